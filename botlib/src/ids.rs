@@ -1,0 +1,87 @@
+//! Id newtypes, so a `BotId` can never be passed where a `UserId` is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new random (v4) id.
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(u: Uuid) -> Self {
+                Self(u)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organization (tenant).
+    OrgId
+);
+id_type!(
+    /// A user account (or an anonymous chat user).
+    UserId
+);
+id_type!(
+    /// A bot package loaded on the server.
+    BotId
+);
+id_type!(
+    /// A conversation between one user and one bot on one channel.
+    SessionId
+);
+id_type!(
+    /// One message of a conversation.
+    MessageId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_as_plain_uuid_strings() {
+        let id = BotId::new_random();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{}\"", id.0));
+        let back: BotId = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, id);
+        assert_eq!(id.to_string().parse::<BotId>().unwrap(), id);
+    }
+
+    #[test]
+    fn malformed_id_is_an_error() {
+        assert!("not-a-uuid".parse::<UserId>().is_err());
+    }
+}

@@ -1,0 +1,611 @@
+//! Server configuration: one struct per section, loaded from a TOML file, then the
+//! environment, then command-line overrides, and validated so a bad key is named.
+//!
+//! Code never reads `std::env` outside this module's [`load`]; the binary passes the
+//! environment in, which keeps loading testable.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration of one botserver process.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener, limits and data directory.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The database (SQLite by default, PostgreSQL when `DATABASE_URL` is set).
+    pub database: DatabaseConfig,
+    /// Cache, pub/sub and locks (in-process by default, Redis when `REDIS_URL` is set).
+    pub cache: CacheConfig,
+    /// The secret manager.
+    pub secrets: SecretsConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub bind: String,
+    /// Port to listen on.
+    pub port: u16,
+    /// Directory for the SQLite database, keys, bots and files.
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes (413 beyond it).
+    pub body_limit_bytes: u64,
+    /// Deadline for producing a response's head, in seconds (504 beyond it).
+    pub request_timeout_secs: u64,
+    /// How long a graceful shutdown may take before in-flight work is abandoned.
+    pub shutdown_deadline_secs: u64,
+    /// A folder served under `/static/` (none when empty).
+    pub static_dir: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` header is believed (exact IP addresses).
+    pub trusted_proxies: Vec<String>,
+    /// Cross-origin requests.
+    pub cors: CorsConfig,
+    /// Per-client-IP request rate limit.
+    pub rate_limit: RateLimitConfig,
+    /// TLS; plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1".into(),
+            port: 8080,
+            data_dir: PathBuf::from("./botserver-data"),
+            body_limit_bytes: 10 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_deadline_secs: 20,
+            static_dir: None,
+            trusted_proxies: Vec::new(),
+            cors: CorsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            tls: None,
+        }
+    }
+}
+
+/// `[server.cors]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser; `["*"]` allows any. Empty: none.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[server.rate_limit]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second allowed from one client IP (0 disables the limit).
+    pub per_second: u32,
+    /// Extra requests one IP may send in a burst above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// `[server.tls]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// PEM private key.
+    pub key_path: PathBuf,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A level (`info`) or filter directives (`info,botserver_core=debug`).
+    pub level: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…`, `sqlite://path`; empty means `<data_dir>/botserver.db`.
+    pub url: String,
+    /// Connections kept in the pool.
+    pub pool_size: u32,
+    /// How long to wait for a connection, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            pool_size: 10,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// `redis://host:port/db`; empty means the in-process cache.
+    pub redis_url: String,
+    /// Prefix of every key and channel, so deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            redis_url: String::new(),
+            key_prefix: "botserver:".into(),
+        }
+    }
+}
+
+/// `[secrets]`
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Base64 of 32 bytes that encrypt secrets at rest. When empty, a key is generated on
+    /// first start into `<data_dir>/master.key`. Several instances must share one key.
+    pub master_key: String,
+    /// A `NAME=value` file of secrets (e.g. mounted by an orchestrator).
+    pub file: Option<PathBuf>,
+    /// Secrets given directly (also from `BOTSERVER_SECRET_<NAME>` variables).
+    pub values: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("master_key", &if self.master_key.is_empty() { "" } else { "<set>" })
+            .field("file", &self.file)
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Which database backend a URL selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl Config {
+    /// The database the configuration points at.
+    pub fn database_target(&self) -> DatabaseTarget {
+        let url = self.database.url.trim();
+        if url.is_empty() {
+            return DatabaseTarget::Sqlite(self.server.data_dir.join("botserver.db"));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return DatabaseTarget::Postgres(url.to_string());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        DatabaseTarget::Sqlite(PathBuf::from(path))
+    }
+
+    /// Checks values that parse but make no sense. The error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_log_level(&self.log.level).map_err(|m| ConfigError::key("log.level", m))?;
+        if self.server.bind.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::key(
+                "server.bind",
+                format!("`{}` is not an IP address", self.server.bind),
+            ));
+        }
+        validate_database_url(&self.database.url)
+            .map_err(|m| ConfigError::key("database.url", m))?;
+        validate_redis_url(&self.cache.redis_url)
+            .map_err(|m| ConfigError::key("cache.redis_url", m))?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::key("database.pool_size", "must be at least 1"));
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(ConfigError::key("server.body_limit_bytes", "must be at least 1"));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError::key("server.request_timeout_secs", "must be at least 1"));
+        }
+        for (i, proxy) in self.server.trusted_proxies.iter().enumerate() {
+            if proxy.parse::<std::net::IpAddr>().is_err() {
+                return Err(ConfigError::key(
+                    &format!("server.trusted_proxies[{i}]"),
+                    format!("`{proxy}` is not an IP address"),
+                ));
+            }
+        }
+        for (i, origin) in self.server.cors.allowed_origins.iter().enumerate() {
+            if origin != "*" && url::Url::parse(origin).is_err() {
+                return Err(ConfigError::key(
+                    &format!("server.cors.allowed_origins[{i}]"),
+                    format!("`{origin}` is not an origin like https://example.com"),
+                ));
+            }
+        }
+        if !self.secrets.master_key.is_empty() {
+            crate::secrets::parse_master_key(&self.secrets.master_key)
+                .map_err(|m| ConfigError::key("secrets.master_key", m))?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration problem, always naming where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn key(key: &str, msg: impl fmt::Display) -> Self {
+        ConfigError(format!("{key}: {msg}"))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Accepts `info` or `info,my_crate=debug,other=warn`.
+fn validate_log_level(spec: &str) -> Result<(), String> {
+    let bad = |part: &str| {
+        format!("unknown level `{part}` (expected one of trace, debug, info, warn, error, off, or directives like `info,botserver_core=debug`)")
+    };
+    if spec.trim().is_empty() {
+        return Err(bad(""));
+    }
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let level = match part.split_once('=') {
+            Some((target, level)) => {
+                if target.is_empty()
+                    || !target
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                {
+                    return Err(format!("bad log target in `{part}`"));
+                }
+                level
+            }
+            None => part,
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(bad(level));
+        }
+    }
+    Ok(())
+}
+
+fn validate_database_url(raw: &str) -> Result<(), String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(());
+    }
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        let url = url::Url::parse(raw).map_err(|e| format!("malformed URL: {e}"))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("malformed URL: no host".into());
+        }
+        return Ok(());
+    }
+    if let Some(path) = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err("malformed URL: sqlite URL without a file path".into());
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "malformed URL `{}`: expected postgres://user:pass@host/db or sqlite://path",
+        redact_url(raw)
+    ))
+}
+
+fn validate_redis_url(raw: &str) -> Result<(), String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("malformed URL: {e}"))?;
+    match url.scheme() {
+        "redis" | "redis+unix" | "unix" => {}
+        "rediss" => return Err("rediss:// (TLS) is not supported by this build".into()),
+        other => return Err(format!("malformed URL: unknown scheme `{other}`")),
+    }
+    if url.scheme() == "redis" && url.host_str().is_none_or(str::is_empty) {
+        return Err("malformed URL: no host".into());
+    }
+    Ok(())
+}
+
+/// A URL with its password replaced, for messages and logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+/// Command-line values that win over the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--bind`
+    pub bind: Option<String>,
+    /// `--port`
+    pub port: Option<u16>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Environment variables that map straight to keys, for the usual twelve-factor names.
+const WELL_KNOWN_ENV: [(&str, &str); 5] = [
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "cache.redis_url"),
+    ("BOTSERVER_MASTER_KEY", "secrets.master_key"),
+    ("BOTSERVER_LOG", "log.level"),
+    ("BOTSERVER_LOG_FORMAT", "log.format"),
+];
+
+/// Loads the configuration: `file` (if given, it must exist), then `env`
+/// (`BOTSERVER_<SECTION>__<KEY>` and the well-known names), then `overrides`.
+/// The result is validated.
+pub fn load(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?
+        }
+        None => toml::Table::new(),
+    };
+
+    for (name, value) in env {
+        if let Some((_, key)) = WELL_KNOWN_ENV.iter().find(|(n, _)| n == name) {
+            set_path(&mut table, key, toml::Value::String(value.clone()))?;
+        } else if let Some(secret) = name.strip_prefix("BOTSERVER_SECRET_") {
+            let key = secret.to_ascii_lowercase().replace('_', "-");
+            set_path(
+                &mut table,
+                &format!("secrets.values.{key}"),
+                toml::Value::String(value.clone()),
+            )?;
+        } else if let Some(rest) = name.strip_prefix("BOTSERVER_")
+            && rest.contains("__")
+        {
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            set_path(&mut table, &key, env_value(value))?;
+        }
+    }
+
+    if let Some(bind) = &overrides.bind {
+        set_path(&mut table, "server.bind", toml::Value::String(bind.clone()))?;
+    }
+    if let Some(port) = overrides.port {
+        set_path(&mut table, "server.port", toml::Value::Integer(port.into()))?;
+    }
+    if let Some(dir) = &overrides.data_dir {
+        set_path(
+            &mut table,
+            "server.data_dir",
+            toml::Value::String(dir.to_string_lossy().into_owned()),
+        )?;
+    }
+
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = inner.trim();
+            if path == "." || path.is_empty() {
+                ConfigError(inner.to_string())
+            } else {
+                ConfigError(format!("{path}: {inner}"))
+            }
+        })?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// An environment value: TOML numbers, booleans and arrays keep their type; anything else
+/// is a string.
+fn env_value(raw: &str) -> toml::Value {
+    let parsed = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    match parsed {
+        Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+        Some(toml::Value::String(s)) if raw.trim_start().starts_with('"') => toml::Value::String(s),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result<(), ConfigError> {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError(format!("{dotted}: `{part}` is not a section")))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_valid() {
+        let c = load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.server.port, 8080);
+        assert_eq!(c.server.bind, "127.0.0.1");
+        assert_eq!(
+            c.database_target(),
+            DatabaseTarget::Sqlite(PathBuf::from("./botserver-data/botserver.db"))
+        );
+        assert!(c.cache.redis_url.is_empty());
+    }
+
+    #[test]
+    fn env_then_overrides_win_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("botserver.toml");
+        std::fs::write(&file, "[server]\nport = 9000\nbind = \"0.0.0.0\"\n").unwrap();
+        let c = load(
+            Some(&file),
+            &env(&[
+                ("BOTSERVER_SERVER__PORT", "9100"),
+                ("DATABASE_URL", "postgres://u:p@localhost/db"),
+                ("BOTSERVER_SECRET_LLM_KEY", "sk-1"),
+            ]),
+            &Overrides {
+                port: Some(9200),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.server.port, 9200);
+        assert_eq!(c.server.bind, "0.0.0.0");
+        assert_eq!(
+            c.database_target(),
+            DatabaseTarget::Postgres("postgres://u:p@localhost/db".into())
+        );
+        assert_eq!(c.secrets.values.get("llm-key").unwrap(), "sk-1");
+        assert!(!format!("{:?}", c.secrets).contains("sk-1"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("botserver.toml");
+        std::fs::write(&file, "[server]\nprot = 9000\n").unwrap();
+        let err = load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("server"), "{err}");
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn unknown_log_level_is_named() {
+        let err = load(None, &env(&[("BOTSERVER_LOG", "verbose")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().starts_with("config: log.level: unknown level `verbose`"), "{err}");
+    }
+
+    #[test]
+    fn log_directives_are_accepted() {
+        validate_log_level("info,botserver_core=debug,hyper=warn").unwrap();
+        assert!(validate_log_level("info,=debug").is_err());
+    }
+
+    #[test]
+    fn malformed_database_url_is_named_without_password() {
+        let err = load(None, &env(&[("DATABASE_URL", "mysql://u:secret@h/db")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().starts_with("config: database.url: malformed URL"), "{err}");
+        let err = load(None, &env(&[("DATABASE_URL", "postgres://")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn malformed_redis_url_is_named() {
+        let err = load(None, &env(&[("REDIS_URL", "redis//nope")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().starts_with("config: cache.redis_url:"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_path() {
+        let err = load(None, &env(&[("BOTSERVER_SERVER__PORT", "eighty")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+        let err = load(None, &env(&[("BOTSERVER_SERVER__PORT", "70000")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn unknown_log_format_is_named() {
+        let err = load(None, &env(&[("BOTSERVER_LOG_FORMAT", "xml")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("log.format"), "{err}");
+    }
+
+    #[test]
+    fn bad_master_key_is_named() {
+        let err = load(None, &env(&[("BOTSERVER_MASTER_KEY", "short")]), &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("secrets.master_key"), "{err}");
+    }
+}

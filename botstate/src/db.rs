@@ -1,0 +1,328 @@
+//! The database: one connection type over SQLite and PostgreSQL, a pool, and embedded
+//! migrations per domain.
+//!
+//! Repository functions are synchronous and take `&mut AnyConnection`; async code reaches
+//! them through [`Db::run`], which runs them on the blocking pool so nothing blocks a
+//! runtime worker.
+
+use crate::config::DatabaseTarget;
+use botlib::{AppError, AppResult};
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+/// A connection to whichever backend the configuration selected.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// PostgreSQL.
+    Postgresql(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres` or `sqlite`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// The error a repository closure returns: diesel's, or one of ours.
+#[derive(Debug)]
+pub enum DbErr {
+    /// A query failed.
+    Diesel(diesel::result::Error),
+    /// A business rule failed inside the closure.
+    App(AppError),
+}
+
+impl From<diesel::result::Error> for DbErr {
+    fn from(e: diesel::result::Error) -> Self {
+        DbErr::Diesel(e)
+    }
+}
+
+impl From<AppError> for DbErr {
+    fn from(e: AppError) -> Self {
+        DbErr::App(e)
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::Diesel(e) => diesel_to_app(e),
+            DbErr::App(e) => e,
+        }
+    }
+}
+
+/// Maps a diesel error to the kind a client can act on.
+pub fn diesel_to_app(e: diesel::result::Error) -> AppError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::NotFound => AppError::NotFound,
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::Conflict("already exists".into())
+        }
+        other => AppError::internal(other),
+    }
+}
+
+/// Options for opening the pool.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// Maximum connections.
+    pub pool_size: u32,
+    /// How long `get` waits for a connection (and start-up waits for the first one).
+    pub connect_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Per-connection settings: SQLite needs WAL, a busy timeout and foreign keys on every
+/// connection, since they are connection-scoped pragmas.
+#[derive(Debug)]
+struct ConnectionSetup;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// The connection pool, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens a pool. Fails (with a message naming the database) when no connection can be
+    /// made within the timeout, so a bad URL stops start-up instead of every request.
+    pub fn connect(target: &DatabaseTarget, opts: &DbOptions) -> Result<Db, String> {
+        let (url, backend) = match target {
+            DatabaseTarget::Postgres(url) => (url.clone(), Backend::Postgres),
+            DatabaseTarget::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        format!("cannot create database directory {}: {e}", parent.display())
+                    })?;
+                }
+                (path.to_string_lossy().into_owned(), Backend::Sqlite)
+            }
+        };
+        let manager = ConnectionManager::<AnyConnection>::new(url.clone());
+        let pool = Pool::builder()
+            .max_size(opts.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(opts.connect_timeout)
+            .connection_customizer(Box::new(ConnectionSetup))
+            .error_handler(Box::new(LogErrors))
+            .build(manager)
+            .map_err(|e| {
+                format!(
+                    "database {} unreachable: {e}",
+                    crate::config::redact_url(&url)
+                )
+            })?;
+        Ok(Db { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs a synchronous repository function on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbErr> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| AppError::Unavailable(format!("database: {e}")))?;
+            f(&mut conn).map_err(AppError::from)
+        })
+        .await
+        .map_err(AppError::internal)?
+    }
+
+    /// Checks the database answers within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> AppResult<()> {
+        let pool = self.pool.clone();
+        let check = tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get_timeout(timeout)
+                .map_err(|e| AppError::Unavailable(format!("database: {e}")))?;
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| AppError::Unavailable(format!("database: {e}")))
+        });
+        match tokio::time::timeout(timeout, check).await {
+            Ok(joined) => joined.map_err(AppError::internal)?,
+            Err(_) => Err(AppError::Unavailable("database: ping timed out".into())),
+        }
+    }
+
+    /// `(connections open, connections idle, maximum)`.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections, self.pool.max_size())
+    }
+
+    /// A connection for synchronous callers (CLI commands, tests).
+    pub fn get(&self) -> AppResult<diesel::r2d2::PooledConnection<ConnectionManager<AnyConnection>>> {
+        self.pool
+            .get()
+            .map_err(|e| AppError::Unavailable(format!("database: {e}")))
+    }
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(error = %error, "database connection error");
+    }
+}
+
+/// The migrations of one domain, one folder per backend with the same versions.
+pub struct MigrationSet {
+    /// The owning domain, e.g. `core`.
+    pub name: &'static str,
+    /// `migrations/sqlite`
+    pub sqlite: EmbeddedMigrations,
+    /// `migrations/postgres`
+    pub postgres: EmbeddedMigrations,
+}
+
+/// The core migrations (tables owned by botstate itself, such as `secrets`), from the
+/// workspace's top-level `migrations/` folder.
+pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
+    name: "core",
+    sqlite: diesel_migrations::embed_migrations!("../migrations/sqlite"),
+    postgres: diesel_migrations::embed_migrations!("../migrations/postgres"),
+};
+
+/// Lends an embedded migration list to diesel's harness, which takes its source by value.
+struct BySet<'a>(&'a EmbeddedMigrations);
+
+impl<DB: diesel::backend::Backend> diesel::migration::MigrationSource<DB> for BySet<'_> {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+        diesel::migration::MigrationSource::<DB>::migrations(self.0)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Key of the PostgreSQL advisory lock that serializes migrations of concurrent starts.
+const MIGRATION_LOCK_KEY: i64 = 0x626f_7473_6572_7665;
+
+/// Applies every pending migration of `sets`, in order. Returns the versions applied.
+/// Concurrent starts against one PostgreSQL take turns through an advisory lock.
+pub fn run_migrations(conn: &mut AnyConnection, sets: &[&MigrationSet]) -> Result<Vec<String>, String> {
+    let mut applied = Vec::new();
+    match conn {
+        AnyConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .map_err(|e| format!("migration lock: {e}"))?;
+            let result = (|| -> Result<(), BoxError> {
+                for set in sets {
+                    for v in c.run_pending_migrations(BySet(&set.postgres))? {
+                        applied.push(format!("{}/{v}", set.name));
+                    }
+                }
+                Ok(())
+            })();
+            let _ = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            result.map_err(|e| format!("migration failed: {e}"))?;
+        }
+        AnyConnection::Sqlite(c) => {
+            for set in sets {
+                let versions = c
+                    .run_pending_migrations(BySet(&set.sqlite))
+                    .map_err(|e| format!("migration of {} failed: {e}", set.name))?;
+                applied.extend(versions.into_iter().map(|v| format!("{}/{v}", set.name)));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Reverts every applied migration of `set`, newest first (tests and `down` checks).
+/// The set's migrations must be the newest applied ones.
+pub fn revert_all(conn: &mut AnyConnection, set: &MigrationSet) -> Result<usize, String> {
+    let (sqlite, postgres) = migration_versions(set);
+    let mut reverted = 0;
+    loop {
+        let applied = match conn {
+            AnyConnection::Postgresql(c) => c.applied_migrations(),
+            AnyConnection::Sqlite(c) => c.applied_migrations(),
+        }
+        .map_err(|e| e.to_string())?;
+        let mine = match conn {
+            AnyConnection::Postgresql(_) => &postgres,
+            AnyConnection::Sqlite(_) => &sqlite,
+        };
+        if !applied.iter().any(|v| mine.contains(&v.to_string())) {
+            return Ok(reverted);
+        }
+        match conn {
+            AnyConnection::Postgresql(c) => c.revert_last_migration(BySet(&set.postgres)),
+            AnyConnection::Sqlite(c) => c.revert_last_migration(BySet(&set.sqlite)),
+        }
+        .map_err(|e| format!("revert of {} failed: {e}", set.name))?;
+        reverted += 1;
+    }
+}
+
+/// The versions of a set, as `(sqlite, postgres)`, sorted.
+pub fn migration_versions(set: &MigrationSet) -> (Vec<String>, Vec<String>) {
+    use diesel::migration::MigrationSource;
+    let mut sqlite: Vec<String> = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&set.sqlite)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let mut postgres: Vec<String> = MigrationSource::<diesel::pg::Pg>::migrations(&set.postgres)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    sqlite.sort();
+    postgres.sort();
+    (sqlite, postgres)
+}

@@ -1,0 +1,362 @@
+//! The traits of the services whose implementations arrive with their own domain crates
+//! (object store, LLM, vector store, mailer, scheduler, dialog engine), and
+//! [`NotConfigured`], which answers every call with a clear "not configured" error so a
+//! feature without its service fails loudly instead of pretending to work.
+
+use async_trait::async_trait;
+use botlib::{AppError, AppResult, BotId, SessionId, UserId};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+/// Metadata of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Key inside the store.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content hash or ETag.
+    pub etag: String,
+    /// MIME type, when known.
+    pub content_type: Option<String>,
+    /// Last modification, Unix milliseconds.
+    pub modified_ms: i64,
+}
+
+/// Files: local disk by default, S3-compatible storage when configured.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Stores an object (atomically: readers see the old or the new one).
+    async fn put(&self, key: &str, data: Bytes, content_type: Option<&str>) -> AppResult<ObjectMeta>;
+    /// Reads a whole object.
+    async fn get(&self, key: &str) -> AppResult<Bytes>;
+    /// Reads an object's metadata.
+    async fn head(&self, key: &str) -> AppResult<ObjectMeta>;
+    /// Deletes; `true` when something was deleted.
+    async fn delete(&self, key: &str) -> AppResult<bool>;
+    /// Lists keys under `prefix`, after `after`, at most `limit`.
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> AppResult<Vec<ObjectMeta>>;
+}
+
+/// One message of a chat completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+    /// For `tool` messages: the call this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+/// A tool call requested by the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as JSON.
+    pub arguments: serde_json::Value,
+}
+
+/// Token counts of one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Completion tokens.
+    pub completion_tokens: u32,
+}
+
+/// A chat completion request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The bot asking (selects its provider and limits).
+    pub bot: Option<BotId>,
+    /// Model override.
+    pub model: Option<String>,
+    /// The conversation so far.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Completion token cap.
+    pub max_tokens: Option<u32>,
+    /// Tools offered, in OpenAI function shape.
+    pub tools: Vec<serde_json::Value>,
+    /// Ask for a JSON object answer.
+    pub json_mode: bool,
+}
+
+/// A complete answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// Text of the answer.
+    pub content: String,
+    /// Tools the model wants called.
+    pub tool_calls: Vec<ToolCall>,
+    /// Token counts.
+    pub usage: Usage,
+}
+
+/// One piece of a streamed answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChatChunk {
+    /// More text.
+    Text(String),
+    /// A complete tool call.
+    ToolCall(ToolCall),
+    /// The end, with token counts.
+    Done(Usage),
+}
+
+/// Language models.
+#[async_trait]
+pub trait LlmProvider: Send + Sync {
+    /// One completion.
+    async fn chat(&self, req: ChatRequest) -> AppResult<ChatResponse>;
+    /// One completion, streamed.
+    async fn chat_stream(&self, req: ChatRequest) -> AppResult<BoxStream<'static, AppResult<ChatChunk>>>;
+    /// Embeddings of `inputs`, one vector each.
+    async fn embed(&self, bot: Option<BotId>, inputs: Vec<String>) -> AppResult<Vec<Vec<f32>>>;
+}
+
+/// A vector with its payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorPoint {
+    /// Unique id inside the collection.
+    pub id: String,
+    /// The embedding.
+    pub vector: Vec<f32>,
+    /// Source document, text and anything filterable.
+    pub payload: serde_json::Value,
+}
+
+/// A search result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorHit {
+    /// Point id.
+    pub id: String,
+    /// Similarity (higher is closer).
+    pub score: f32,
+    /// The point's payload.
+    pub payload: serde_json::Value,
+}
+
+/// Vector indexes for knowledge bases.
+#[async_trait]
+pub trait VectorStore: Send + Sync {
+    /// Creates the collection if missing.
+    async fn ensure_collection(&self, collection: &str, dimensions: usize) -> AppResult<()>;
+    /// Inserts or replaces points.
+    async fn upsert(&self, collection: &str, points: Vec<VectorPoint>) -> AppResult<()>;
+    /// Nearest points, optionally filtered by payload equality.
+    async fn search(
+        &self,
+        collection: &str,
+        vector: Vec<f32>,
+        top_k: usize,
+        filter: Option<serde_json::Value>,
+    ) -> AppResult<Vec<VectorHit>>;
+    /// Deletes every point of a document; returns how many.
+    async fn delete_by_document(&self, collection: &str, document: &str) -> AppResult<u64>;
+}
+
+/// A file attached to a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name shown to the recipient.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Contents.
+    pub data: Bytes,
+}
+
+/// A mail to send.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// The bot sending it (selects its SMTP settings).
+    pub bot: Option<BotId>,
+    /// Sender; the bot's or server's default when empty.
+    pub from: Option<String>,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// Optional HTML body.
+    pub html: Option<String>,
+    /// Attachments.
+    pub attachments: Vec<Attachment>,
+}
+
+/// Outgoing mail.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends; returns the message id.
+    async fn send(&self, mail: OutgoingMail) -> AppResult<String>;
+}
+
+/// When a job runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A 5- or 6-field cron expression in a time zone.
+    Cron {
+        /// The expression.
+        expr: String,
+        /// IANA time zone.
+        tz: String,
+    },
+    /// Once, at Unix milliseconds.
+    At {
+        /// When.
+        at_ms: i64,
+    },
+    /// On a named event (`ON …`, `WEBHOOK`).
+    Event {
+        /// The event name.
+        name: String,
+    },
+}
+
+/// A job registration: a bot's script to run on a trigger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The owning bot.
+    pub bot: BotId,
+    /// Unique per bot (usually the script path plus the line).
+    pub name: String,
+    /// Script to run.
+    pub script: String,
+    /// When.
+    pub trigger: Trigger,
+}
+
+/// Scheduled and event-triggered jobs.
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Replaces every registration of `bot` with `jobs` (what a compile produced), so a
+    /// removed line removes its job.
+    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<()>;
+    /// The registrations of `bot`.
+    async fn list(&self, bot: BotId) -> AppResult<Vec<JobSpec>>;
+}
+
+/// A message the dialog engine wants delivered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// Markdown text.
+    pub content: String,
+    /// Suggestion buttons active after this message.
+    pub suggestions: Vec<botlib::protocol::Suggestion>,
+}
+
+/// One turn's input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnInput {
+    /// The bot.
+    pub bot: BotId,
+    /// The conversation.
+    pub session: SessionId,
+    /// The user.
+    pub user: UserId,
+    /// The user's message; `None` starts the conversation.
+    pub message: Option<String>,
+}
+
+/// What a turn produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnOutput {
+    /// Messages for the user, in order.
+    pub messages: Vec<OutboundMessage>,
+    /// `true` when the script waits at HEAR (the next message answers it).
+    pub waiting_for_input: bool,
+}
+
+/// Runs bot scripts as durable conversations.
+#[async_trait]
+pub trait DialogEngine: Send + Sync {
+    /// Runs one turn of a conversation.
+    async fn run_turn(&self, input: TurnInput) -> AppResult<TurnOutput>;
+}
+
+/// The stand-in for every service not configured on this server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotConfigured;
+
+#[async_trait]
+impl ObjectStore for NotConfigured {
+    async fn put(&self, _: &str, _: Bytes, _: Option<&str>) -> AppResult<ObjectMeta> {
+        Err(AppError::NotConfigured("object store"))
+    }
+    async fn get(&self, _: &str) -> AppResult<Bytes> {
+        Err(AppError::NotConfigured("object store"))
+    }
+    async fn head(&self, _: &str) -> AppResult<ObjectMeta> {
+        Err(AppError::NotConfigured("object store"))
+    }
+    async fn delete(&self, _: &str) -> AppResult<bool> {
+        Err(AppError::NotConfigured("object store"))
+    }
+    async fn list(&self, _: &str, _: Option<&str>, _: usize) -> AppResult<Vec<ObjectMeta>> {
+        Err(AppError::NotConfigured("object store"))
+    }
+}
+
+#[async_trait]
+impl LlmProvider for NotConfigured {
+    async fn chat(&self, _: ChatRequest) -> AppResult<ChatResponse> {
+        Err(AppError::NotConfigured("llm"))
+    }
+    async fn chat_stream(&self, _: ChatRequest) -> AppResult<BoxStream<'static, AppResult<ChatChunk>>> {
+        Err(AppError::NotConfigured("llm"))
+    }
+    async fn embed(&self, _: Option<BotId>, _: Vec<String>) -> AppResult<Vec<Vec<f32>>> {
+        Err(AppError::NotConfigured("embeddings"))
+    }
+}
+
+#[async_trait]
+impl VectorStore for NotConfigured {
+    async fn ensure_collection(&self, _: &str, _: usize) -> AppResult<()> {
+        Err(AppError::NotConfigured("vector store"))
+    }
+    async fn upsert(&self, _: &str, _: Vec<VectorPoint>) -> AppResult<()> {
+        Err(AppError::NotConfigured("vector store"))
+    }
+    async fn search(&self, _: &str, _: Vec<f32>, _: usize, _: Option<serde_json::Value>) -> AppResult<Vec<VectorHit>> {
+        Err(AppError::NotConfigured("vector store"))
+    }
+    async fn delete_by_document(&self, _: &str, _: &str) -> AppResult<u64> {
+        Err(AppError::NotConfigured("vector store"))
+    }
+}
+
+#[async_trait]
+impl Mailer for NotConfigured {
+    async fn send(&self, _: OutgoingMail) -> AppResult<String> {
+        Err(AppError::NotConfigured("mail"))
+    }
+}
+
+#[async_trait]
+impl Scheduler for NotConfigured {
+    async fn sync_bot_jobs(&self, _: BotId, _: Vec<JobSpec>) -> AppResult<()> {
+        Err(AppError::NotConfigured("scheduler"))
+    }
+    async fn list(&self, _: BotId) -> AppResult<Vec<JobSpec>> {
+        Err(AppError::NotConfigured("scheduler"))
+    }
+}
+
+#[async_trait]
+impl DialogEngine for NotConfigured {
+    async fn run_turn(&self, _: TurnInput) -> AppResult<TurnOutput> {
+        Err(AppError::NotConfigured("dialog engine"))
+    }
+}

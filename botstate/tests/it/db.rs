@@ -1,0 +1,109 @@
+use botstate::db::{CORE_MIGRATIONS, run_migrations};
+use botstate::testing::{TestDb, check_up_down_up, check_versions};
+use botstate::{AppState, Backend, Config};
+use botlib::AppError;
+use diesel::prelude::*;
+use std::time::Duration;
+
+#[test]
+fn core_versions_are_unique_and_match_between_backends() {
+    check_versions(&[&CORE_MIGRATIONS]);
+}
+
+#[test]
+fn core_down_undoes_up_on_every_backend() {
+    for tdb in TestDb::all() {
+        let db = tdb.connect();
+        check_up_down_up(&db, &[&CORE_MIGRATIONS]);
+    }
+}
+
+#[test]
+fn migrations_are_idempotent() {
+    for tdb in TestDb::all() {
+        let db = tdb.connect();
+        let mut c = db.get().unwrap();
+        let first = run_migrations(&mut c, &[&CORE_MIGRATIONS]).unwrap();
+        assert_eq!(first.len(), 1);
+        let second = run_migrations(&mut c, &[&CORE_MIGRATIONS]).unwrap();
+        assert!(second.is_empty(), "second run applied {second:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_maps_not_found_and_unique_violation() {
+    for tdb in TestDb::all() {
+        let db = tdb.migrated(&[&CORE_MIGRATIONS]);
+        diesel::table! { secrets (name) { name -> Text, ciphertext -> Text, updated_at -> BigInt, } }
+        let err = db
+            .run(|c| Ok(secrets::table.find("absent").select(secrets::name).first::<String>(c)?))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound), "{err:?}");
+        let insert = |c: &mut botstate::AnyConnection| {
+            diesel::insert_into(secrets::table)
+                .values((secrets::name.eq("k"), secrets::ciphertext.eq("x"), secrets::updated_at.eq(1i64)))
+                .execute(c)
+        };
+        db.run(move |c| Ok(insert(c)?)).await.unwrap();
+        let err = db.run(move |c| Ok(insert(c)?)).await.unwrap_err();
+        assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_and_pool_state_report_the_database() {
+    for tdb in TestDb::all() {
+        let db = tdb.connect();
+        db.ping(Duration::from_secs(2)).await.unwrap();
+        let (open, _idle, max) = db.pool_state();
+        assert!(open >= 1);
+        assert_eq!(max, 4);
+        let expected = if matches!(tdb.target, botstate::DatabaseTarget::Postgres(_)) {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        assert_eq!(db.backend(), expected);
+    }
+}
+
+#[test]
+fn unreachable_postgres_fails_fast_with_a_named_error() {
+    let target = botstate::DatabaseTarget::Postgres("postgres://u:secretpw@127.0.0.1:1/db".into());
+    let started = std::time::Instant::now();
+    let err = match botstate::Db::connect(
+        &target,
+        &botstate::db::DbOptions {
+            pool_size: 1,
+            connect_timeout: Duration::from_secs(1),
+        },
+    ) {
+        Ok(_) => panic!("connected to a closed port"),
+        Err(e) => e,
+    };
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(!err.contains("secretpw"), "password leaked: {err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_state_builds_on_every_backend() {
+    for tdb in TestDb::all() {
+        let mut config = Config::default();
+        config.server.data_dir = tdb.data_dir();
+        config.database.url = match &tdb.target {
+            botstate::DatabaseTarget::Postgres(u) => u.clone(),
+            botstate::DatabaseTarget::Sqlite(p) => format!("sqlite://{}", p.display()),
+        };
+        let state = AppState::build(config, &[&CORE_MIGRATIONS]).await.unwrap();
+        state.db.ping(Duration::from_secs(2)).await.unwrap();
+        state.cache.ping().await.unwrap();
+        // Later domains' services answer "not configured", never a fake success.
+        let err = state.llm.chat(Default::default()).await.unwrap_err();
+        assert!(matches!(err, AppError::NotConfigured("llm")), "{err:?}");
+        let err = state.objects.get("x").await.unwrap_err();
+        assert_eq!(err.status(), 501);
+        drop(state);
+    }
+}
