@@ -1,1 +1,26 @@
-//! stub
+//! The Axum foundation of botserver: the middleware every request passes through (request
+//! id, tracing, CORS, compression, body-size limit, deadline, panic catcher, security
+//! headers, per-IP rate limiting, JSON errors), the operational routes (`/health`,
+//! `/ready`, `/metrics`, `/api/version`, the OpenAPI document and its page), serving with
+//! optional TLS, and graceful shutdown.
+//!
+//! It owns no domain: domain crates hand it a [`Module`] and it merges their routers. It
+//! never reads the environment; everything arrives through `AppState`.
+
+pub mod app;
+pub mod error;
+pub mod middleware;
+pub mod module;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+pub mod serve;
+pub mod telemetry;
+pub mod testing;
+pub mod tls;
+pub mod ws;
+
+pub use app::build_app;
+pub use error::{ApiError, ApiResult, AppJson, RequestId};
+pub use module::Module;
+pub use rate_limit::ClientIp;

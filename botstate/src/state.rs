@@ -11,6 +11,7 @@ use crate::services::{DialogEngine, LlmProvider, Mailer, NotConfigured, ObjectSt
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Shared state of one botserver process. Every service is a trait object, so domains
 /// reach each other only through these traits.
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Cancelled when the process starts shutting down; long-lived tasks and sockets
     /// watch it.
     pub shutdown: CancellationToken,
+    /// Long-lived tasks (sockets, workers) that shutdown waits for, up to its deadline.
+    pub tasks: TaskTracker,
     /// When the process started.
     pub started_at: Instant,
 }
@@ -104,6 +107,7 @@ impl AppState {
             dialogs: Arc::new(NotConfigured),
             metrics: Arc::new(Metrics::default()),
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             started_at: Instant::now(),
         })
     }

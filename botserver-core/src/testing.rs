@@ -1,0 +1,102 @@
+//! `TestApp`: the whole router over a throw-away database, driven in process, for every
+//! crate's router tests.
+
+use crate::module::Module;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use botstate::testing::TestDb;
+use botstate::{AppState, Config, DatabaseTarget};
+use http_body_util::BodyExt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// A response as tests like it.
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Raw body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The application over a fresh database (SQLite unless given one).
+pub struct TestApp {
+    /// The state behind the router.
+    pub state: Arc<AppState>,
+    /// The assembled router with all middleware.
+    pub router: Router,
+    _db: TestDb,
+}
+
+impl TestApp {
+    /// A fresh SQLite-backed app serving `modules`.
+    pub async fn new(modules: &[&Module]) -> TestApp {
+        Self::build(TestDb::sqlite(), modules, |_| {}).await
+    }
+
+    /// An app on `db` with the configuration adjusted by `adjust`.
+    pub async fn build(db: TestDb, modules: &[&Module], adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = Config::default();
+        config.server.data_dir = db.data_dir();
+        config.database.url = match &db.target {
+            DatabaseTarget::Postgres(url) => url.clone(),
+            DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+        };
+        config.database.pool_size = 4;
+        adjust(&mut config);
+        let sets = Module::migration_sets(modules);
+        let state = Arc::new(AppState::build(config, &sets).await.expect("state builds"));
+        let router = crate::app::build_app(state.clone(), modules);
+        TestApp { state, router, _db: db }
+    }
+
+    /// Sends a request as if from `peer`.
+    pub async fn send_from(&self, peer: SocketAddr, mut req: Request<Body>) -> TestResponse {
+        req.extensions_mut().insert(ConnectInfo(crate::middleware::ClientAddr(peer)));
+        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Sends a request from 127.0.0.1.
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        self.send_from(SocketAddr::from(([127, 0, 0, 1], 40000)), req).await
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).expect("request")).await
+    }
+
+    /// `method path` with a JSON body.
+    pub async fn json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+}
