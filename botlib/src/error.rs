@@ -148,7 +148,7 @@ impl AppError {
             501 => "not_configured",
             503 => "unavailable",
             504 => "timeout",
-            400..=499 => "client_error",
+            402..=499 => "client_error",
             _ => "internal",
         }
     }
@@ -207,9 +207,7 @@ mod tests {
 
     #[test]
     fn rate_limited_carries_retry_after() {
-        let err = AppError::RateLimited {
-            retry_after_secs: 7,
-        };
+        let err = AppError::RateLimited { retry_after_secs: 7 };
         assert_eq!(err.status(), 429);
         let body = err.body(Some("rid-1".into()));
         assert_eq!(body.retry_after_secs, Some(7));
@@ -232,9 +230,7 @@ mod tests {
             AppError::NotFound,
             AppError::Conflict(String::new()),
             AppError::PayloadTooLarge { limit_bytes: 1 },
-            AppError::RateLimited {
-                retry_after_secs: 1,
-            },
+            AppError::RateLimited { retry_after_secs: 1 },
             AppError::NotConfigured("x"),
             AppError::Unavailable(String::new()),
             AppError::Timeout,

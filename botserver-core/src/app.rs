@@ -21,8 +21,8 @@ use tower_http::services::ServeDir;
 /// Builds the application router for `state` with `modules` merged in.
 pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
     let config = &state.config.server;
-    let openapi_json = serde_json::to_string(&crate::openapi::document(modules))
-        .unwrap_or_else(|_| "{}".to_string());
+    let openapi_json =
+        serde_json::to_string(&crate::openapi::document(modules)).unwrap_or_else(|_| "{}".to_string());
     let info = Arc::new(CoreInfo {
         state: state.clone(),
         openapi_json,
@@ -58,12 +58,23 @@ pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
         .layer(RequestBodyLimitLayer::new(
             usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         ))
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), middleware::deadline))
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), middleware::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            middleware::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            middleware::rate_limit,
+        ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), middleware::finish))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            middleware::finish,
+        ))
         .layer(CompressionLayer::new())
-        .layer(tower::util::option_layer(cors_layer(&config.cors.allowed_origins)))
+        .layer(tower::util::option_layer(cors_layer(
+            &config.cors.allowed_origins,
+        )))
         .layer(axum::middleware::from_fn_with_state(ctx, middleware::observe))
 }
 
@@ -75,7 +86,11 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     let allow_origin = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.trim_end_matches('/').parse().ok()))
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| o.trim_end_matches('/').parse().ok()),
+        )
     };
     Some(
         CorsLayer::new()

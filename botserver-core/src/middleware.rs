@@ -53,7 +53,8 @@ fn incoming_request_id(req: &Request) -> Option<String> {
     let v = req.headers().get(&X_REQUEST_ID)?.to_str().ok()?;
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     ok.then(|| v.to_string())
 }
 
@@ -113,7 +114,10 @@ pub async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) 
 
 /// Names the matched route (for metrics labels); installed as a route layer.
 pub async fn record_route(req: Request, next: Next) -> Response<Body> {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
     let mut response = next.run(req).await;
     if let Some(route) = route {
         response.extensions_mut().insert(RouteName(route));
@@ -132,7 +136,12 @@ pub async fn rate_limit(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
         if let Err(wait) = limiter.check(ip, Instant::now()) {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return error_response(&AppError::RateLimited { retry_after_secs: secs.max(1) }, None);
+            return error_response(
+                &AppError::RateLimited {
+                    retry_after_secs: secs.max(1),
+                },
+                None,
+            );
         }
     }
     next.run(req).await
@@ -166,8 +175,14 @@ pub async fn finish(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Re
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ),
     ];
     for (name, value) in defaults {
         // A handler that knows better (the chat page) may set its own.
@@ -183,7 +198,11 @@ pub async fn finish(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Re
 
 const MAX_ERROR_TEXT: usize = 2048;
 
-async fn normalize_error(response: Response<Body>, request_id: Option<String>, body_limit: u64) -> Response<Body> {
+async fn normalize_error(
+    response: Response<Body>,
+    request_id: Option<String>,
+    body_limit: u64,
+) -> Response<Body> {
     let status = response.status();
     let is_json = response
         .headers()
@@ -202,7 +221,10 @@ async fn normalize_error(response: Response<Body>, request_id: Option<String>, b
     let message = match code {
         404 => "not found".to_string(),
         405 => "method not allowed".to_string(),
-        413 => AppError::PayloadTooLarge { limit_bytes: body_limit }.public_message(),
+        413 => AppError::PayloadTooLarge {
+            limit_bytes: body_limit,
+        }
+        .public_message(),
         400..=499 if !text.is_empty() => text,
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
@@ -212,7 +234,9 @@ async fn normalize_error(response: Response<Body>, request_id: Option<String>, b
         retry_after_secs: None,
         request_id,
     };
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_ENCODING);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
@@ -230,7 +254,9 @@ async fn add_request_id_to_json(response: Response<Body>, request_id: Option<Str
     };
     let bytes = collected.to_bytes();
     let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(mut map)) if map.contains_key("error") && !map.contains_key("request_id") => {
+        Ok(serde_json::Value::Object(mut map))
+            if map.contains_key("error") && !map.contains_key("request_id") =>
+        {
             map.insert("request_id".into(), request_id.into());
             parts.headers.remove(header::CONTENT_LENGTH);
             serde_json::to_vec(&map).map(Into::into).unwrap_or(bytes)
@@ -243,8 +269,5 @@ async fn add_request_id_to_json(response: Response<Body>, request_id: Option<Str
 /// The 500 answer for a handler that panicked.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     tracing::error!("a request handler panicked");
-    error_response(
-        &AppError::Internal(anyhow::anyhow!("handler panicked")),
-        None,
-    )
+    error_response(&AppError::Internal(anyhow::anyhow!("handler panicked")), None)
 }

@@ -120,11 +120,17 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1, 198.51.100.7, 10.0.0.2"));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 198.51.100.7, 10.0.0.2"),
+        );
         let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
-        assert_eq!(client_ip(Some(proxy), &headers, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(Some(proxy), &headers, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(Some(stranger), &headers, &trusted), stranger.ip());
         assert_eq!(client_ip(Some(proxy), &HeaderMap::new(), &trusted), proxy.ip());
     }

@@ -104,8 +104,20 @@ pub async fn ready(State(info): State<Arc<CoreInfo>>) -> Response {
         (false, true) => "shutting_down",
         (false, false) => "not_ready",
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, axum::Json(Readiness { status, database, cache })).into_response()
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        axum::Json(Readiness {
+            status,
+            database,
+            cache,
+        }),
+    )
+        .into_response()
 }
 
 /// Prometheus metrics in the OpenMetrics text format.
@@ -118,7 +130,10 @@ pub async fn metrics(State(info): State<Arc<CoreInfo>>) -> Response {
     state.metrics.db.idle.set(idle.into());
     state.metrics.db.max.set(max.into());
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
         .into_response()
@@ -142,7 +157,11 @@ pub async fn version(State(info): State<Arc<CoreInfo>>) -> ApiResult<axum::Json<
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 pub async fn openapi(State(info): State<Arc<CoreInfo>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], info.openapi_json.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        info.openapi_json.clone(),
+    )
+        .into_response()
 }
 
 async fn docs_page() -> Html<&'static str> {
@@ -150,11 +169,17 @@ async fn docs_page() -> Html<&'static str> {
 }
 
 async fn docs_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("docs/docs.js"))
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("docs/docs.js"),
+    )
 }
 
 async fn docs_css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("docs/docs.css"))
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("docs/docs.css"),
+    )
 }
 
 /// The core routes.

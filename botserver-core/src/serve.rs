@@ -40,7 +40,9 @@ pub async fn bind(state: &AppState) -> Result<Bound, String> {
         None => Ok(Bound::Plain(tcp)),
         Some(tls) => {
             let acceptor = crate::tls::acceptor(tls)?;
-            Ok(Bound::Tls(TlsListener::new(tcp, acceptor).map_err(|e| e.to_string())?))
+            Ok(Bound::Tls(
+                TlsListener::new(tcp, acceptor).map_err(|e| e.to_string())?,
+            ))
         }
     }
 }

@@ -63,13 +63,23 @@ impl TestApp {
         let sets = Module::migration_sets(modules);
         let state = Arc::new(AppState::build(config, &sets).await.expect("state builds"));
         let router = crate::app::build_app(state.clone(), modules);
-        TestApp { state, router, _db: db }
+        TestApp {
+            state,
+            router,
+            _db: db,
+        }
     }
 
     /// Sends a request as if from `peer`.
     pub async fn send_from(&self, peer: SocketAddr, mut req: Request<Body>) -> TestResponse {
-        req.extensions_mut().insert(ConnectInfo(crate::middleware::ClientAddr(peer)));
-        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        req.extensions_mut()
+            .insert(ConnectInfo(crate::middleware::ClientAddr(peer)));
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
         TestResponse {
@@ -81,12 +91,14 @@ impl TestApp {
 
     /// Sends a request from 127.0.0.1.
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
-        self.send_from(SocketAddr::from(([127, 0, 0, 1], 40000)), req).await
+        self.send_from(SocketAddr::from(([127, 0, 0, 1], 40000)), req)
+            .await
     }
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(Request::get(path).body(Body::empty()).expect("request")).await
+        self.send(Request::get(path).body(Body::empty()).expect("request"))
+            .await
     }
 
     /// `method path` with a JSON body.

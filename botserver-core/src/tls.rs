@@ -25,16 +25,20 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, String> {
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("server.tls.cert_path {}: {e}", config.cert_path.display()))?;
     if certs.is_empty() {
-        return Err(format!("server.tls.cert_path {}: no certificate found", config.cert_path.display()));
+        return Err(format!(
+            "server.tls.cert_path {}: no certificate found",
+            config.cert_path.display()
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(&config.key_path)
         .map_err(|e| format!("server.tls.key_path {}: {e}", config.key_path.display()))?;
-    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("server.tls: {e}"))?;
+    let mut server =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("server.tls: {e}"))?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
@@ -53,7 +57,9 @@ impl TlsListener {
         let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
                 let (stream, peer) = match tcp.accept().await {
                     Ok(conn) => conn,
                     Err(e) => {

@@ -195,7 +195,10 @@ pub struct SecretsConfig {
 impl fmt::Debug for SecretsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsConfig")
-            .field("master_key", &if self.master_key.is_empty() { "" } else { "<set>" })
+            .field(
+                "master_key",
+                &if self.master_key.is_empty() { "" } else { "<set>" },
+            )
             .field("file", &self.file)
             .field("values", &self.values.keys().collect::<Vec<_>>())
             .finish()
@@ -237,10 +240,8 @@ impl Config {
                 format!("`{}` is not an IP address", self.server.bind),
             ));
         }
-        validate_database_url(&self.database.url)
-            .map_err(|m| ConfigError::key("database.url", m))?;
-        validate_redis_url(&self.cache.redis_url)
-            .map_err(|m| ConfigError::key("cache.redis_url", m))?;
+        validate_database_url(&self.database.url).map_err(|m| ConfigError::key("database.url", m))?;
+        validate_redis_url(&self.cache.redis_url).map_err(|m| ConfigError::key("cache.redis_url", m))?;
         if self.database.pool_size == 0 {
             return Err(ConfigError::key("database.pool_size", "must be at least 1"));
         }
@@ -248,7 +249,10 @@ impl Config {
             return Err(ConfigError::key("server.body_limit_bytes", "must be at least 1"));
         }
         if self.server.request_timeout_secs == 0 {
-            return Err(ConfigError::key("server.request_timeout_secs", "must be at least 1"));
+            return Err(ConfigError::key(
+                "server.request_timeout_secs",
+                "must be at least 1",
+            ));
         }
         for (i, proxy) in self.server.trusted_proxies.iter().enumerate() {
             if proxy.parse::<std::net::IpAddr>().is_err() {
@@ -297,7 +301,9 @@ const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 /// Accepts `info` or `info,my_crate=debug,other=warn`.
 fn validate_log_level(spec: &str) -> Result<(), String> {
     let bad = |part: &str| {
-        format!("unknown level `{part}` (expected one of trace, debug, info, warn, error, off, or directives like `info,botserver_core=debug`)")
+        format!(
+            "unknown level `{part}` (expected one of trace, debug, info, warn, error, off, or directives like `info,botserver_core=debug`)"
+        )
     };
     if spec.trim().is_empty() {
         return Err(bad(""));
@@ -408,9 +414,8 @@ pub fn load(
 ) -> Result<Config, ConfigError> {
     let mut table = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError(format!("cannot read config file {}: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
             text.parse::<toml::Table>()
                 .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?
         }
@@ -449,17 +454,17 @@ pub fn load(
         )?;
     }
 
-    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let inner = inner.trim();
-            if path == "." || path.is_empty() {
-                ConfigError(inner.to_string())
-            } else {
-                ConfigError(format!("{path}: {inner}"))
-            }
-        })?;
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // One line: the deserializer appends "in `section`", which the path already says.
+        let inner = inner.lines().next().unwrap_or_default().trim();
+        if path == "." || path.is_empty() {
+            ConfigError(inner.to_string())
+        } else {
+            ConfigError(format!("{path}: {inner}"))
+        }
+    })?;
     config.validate()?;
     Ok(config)
 }
@@ -557,9 +562,12 @@ mod tests {
 
     #[test]
     fn unknown_log_level_is_named() {
-        let err = load(None, &env(&[("BOTSERVER_LOG", "verbose")]), &Overrides::default())
-            .unwrap_err();
-        assert!(err.to_string().starts_with("config: log.level: unknown level `verbose`"), "{err}");
+        let err = load(None, &env(&[("BOTSERVER_LOG", "verbose")]), &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("config: log.level: unknown level `verbose`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -570,42 +578,68 @@ mod tests {
 
     #[test]
     fn malformed_database_url_is_named_without_password() {
-        let err = load(None, &env(&[("DATABASE_URL", "mysql://u:secret@h/db")]), &Overrides::default())
-            .unwrap_err();
-        assert!(err.to_string().starts_with("config: database.url: malformed URL"), "{err}");
-        let err = load(None, &env(&[("DATABASE_URL", "postgres://")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            &env(&[("DATABASE_URL", "mysql://u:secret@h/db")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("config: database.url: malformed URL"),
+            "{err}"
+        );
+        let err = load(
+            None,
+            &env(&[("DATABASE_URL", "postgres://")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("database.url"), "{err}");
     }
 
     #[test]
     fn malformed_redis_url_is_named() {
-        let err = load(None, &env(&[("REDIS_URL", "redis//nope")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(None, &env(&[("REDIS_URL", "redis//nope")]), &Overrides::default()).unwrap_err();
         assert!(err.to_string().starts_with("config: cache.redis_url:"), "{err}");
     }
 
     #[test]
     fn wrong_type_is_named_with_its_path() {
-        let err = load(None, &env(&[("BOTSERVER_SERVER__PORT", "eighty")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            &env(&[("BOTSERVER_SERVER__PORT", "eighty")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("server.port"), "{err}");
-        let err = load(None, &env(&[("BOTSERVER_SERVER__PORT", "70000")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            &env(&[("BOTSERVER_SERVER__PORT", "70000")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("server.port"), "{err}");
     }
 
     #[test]
     fn unknown_log_format_is_named() {
-        let err = load(None, &env(&[("BOTSERVER_LOG_FORMAT", "xml")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            &env(&[("BOTSERVER_LOG_FORMAT", "xml")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("log.format"), "{err}");
     }
 
     #[test]
     fn bad_master_key_is_named() {
-        let err = load(None, &env(&[("BOTSERVER_MASTER_KEY", "short")]), &Overrides::default())
-            .unwrap_err();
+        let err = load(
+            None,
+            &env(&[("BOTSERVER_MASTER_KEY", "short")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("secrets.master_key"), "{err}");
     }
 }

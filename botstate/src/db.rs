@@ -8,8 +8,8 @@
 use crate::config::DatabaseTarget;
 use botlib::{AppError, AppResult};
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -119,10 +119,44 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
     }
 }
 
+/// Opens connections of the configured backend only. (diesel's generic manager tries
+/// every backend in turn, which would open a PostgreSQL URL as a SQLite file when the
+/// server is down.)
+#[derive(Debug)]
+pub struct Manager {
+    target: DatabaseTarget,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            DatabaseTarget::Sqlite(path) => {
+                SqliteConnection::establish(&path.to_string_lossy()).map(AnyConnection::Sqlite)
+            }
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A pooled connection.
+pub type PooledConn = PooledConnection<Manager>;
+
 /// The connection pool, cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: Pool<Manager>,
     backend: Backend,
 }
 
@@ -134,14 +168,29 @@ impl Db {
             DatabaseTarget::Postgres(url) => (url.clone(), Backend::Postgres),
             DatabaseTarget::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        format!("cannot create database directory {}: {e}", parent.display())
-                    })?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create database directory {}: {e}", parent.display()))?;
                 }
                 (path.to_string_lossy().into_owned(), Backend::Sqlite)
             }
         };
-        let manager = ConnectionManager::<AnyConnection>::new(url.clone());
+        let manager = Manager {
+            target: target.clone(),
+        };
+        // One direct attempt first: a clear one-line error at start-up instead of the
+        // pool's retries and warnings.
+        let probe = std::sync::mpsc::channel();
+        let probe_target = target.clone();
+        std::thread::spawn(move || {
+            let _ = probe.0.send(Manager { target: probe_target }.connect().map(drop));
+        });
+        let unreachable =
+            |why: String| format!("database {} unreachable: {why}", crate::config::redact_url(&url));
+        match probe.1.recv_timeout(opts.connect_timeout) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(unreachable(one_line(&e.to_string()))),
+            Err(_) => return Err(unreachable("timed out".into())),
+        }
         let pool = Pool::builder()
             .max_size(opts.pool_size)
             .min_idle(Some(1))
@@ -149,12 +198,7 @@ impl Db {
             .connection_customizer(Box::new(ConnectionSetup))
             .error_handler(Box::new(LogErrors))
             .build(manager)
-            .map_err(|e| {
-                format!(
-                    "database {} unreachable: {e}",
-                    crate::config::redact_url(&url)
-                )
-            })?;
+            .map_err(|e| format!("database {} unreachable: {e}", crate::config::redact_url(&url)))?;
         Ok(Db { pool, backend })
     }
 
@@ -203,11 +247,21 @@ impl Db {
     }
 
     /// A connection for synchronous callers (CLI commands, tests).
-    pub fn get(&self) -> AppResult<diesel::r2d2::PooledConnection<ConnectionManager<AnyConnection>>> {
+    pub fn get(&self) -> AppResult<PooledConn> {
         self.pool
             .get()
             .map_err(|e| AppError::Unavailable(format!("database: {e}")))
     }
+}
+
+/// libpq's messages span lines; configuration errors must fit on one.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[derive(Debug)]

@@ -68,10 +68,22 @@ impl Default for Metrics {
             "Time to answer an HTTP request",
             http.duration.clone(),
         );
-        registry.register("http_requests_in_flight", "HTTP requests being answered", http.in_flight.clone());
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered",
+            http.in_flight.clone(),
+        );
         let db = DbMetrics::default();
-        registry.register("db_pool_connections", "Open database connections", db.connections.clone());
-        registry.register("db_pool_idle_connections", "Idle database connections", db.idle.clone());
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            db.connections.clone(),
+        );
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            db.idle.clone(),
+        );
         registry.register("db_pool_max_connections", "Database pool size", db.max.clone());
         Metrics {
             registry: Mutex::new(registry),

@@ -52,13 +52,10 @@ impl RedisCache {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
-        let conn = tokio::time::timeout(
-            timeout,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| format!("redis {redacted} unreachable: timed out"))?
-        .map_err(|e| format!("redis {redacted} unreachable: {e}"))?;
+        let conn = tokio::time::timeout(timeout, client.get_connection_manager_with_config(config))
+            .await
+            .map_err(|_| format!("redis {redacted} unreachable: timed out"))?
+            .map_err(|e| format!("redis {redacted} unreachable: {e}"))?;
         let cache = RedisCache {
             client,
             conn,
@@ -150,10 +147,7 @@ impl Cache for RedisCache {
 
     async fn subscribe(&self, channel: &str) -> AppResult<Subscription> {
         let mut pubsub = self.client.get_async_pubsub().await.map_err(unavailable)?;
-        pubsub
-            .subscribe(self.key(channel))
-            .await
-            .map_err(unavailable)?;
+        pubsub.subscribe(self.key(channel)).await.map_err(unavailable)?;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let mut stream = pubsub.into_on_message();
         tokio::spawn(async move {

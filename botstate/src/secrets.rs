@@ -130,8 +130,7 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// Reads a `NAME=value` secrets file (blank lines and `#` comments ignored).
 pub fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("secrets.file {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("secrets.file {}: {e}", path.display()))?;
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -163,11 +162,7 @@ fn now_millis() -> i64 {
 impl LocalSecrets {
     /// Opens the store and checks `key` is the one this database's secrets were written
     /// with (recording it on first use).
-    pub async fn open(
-        key: [u8; 32],
-        configured: BTreeMap<String, String>,
-        db: Db,
-    ) -> Result<Self, String> {
+    pub async fn open(key: [u8; 32], configured: BTreeMap<String, String>, db: Db) -> Result<Self, String> {
         let store = LocalSecrets {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
             configured,
@@ -189,9 +184,11 @@ impl LocalSecrets {
             .map_err(|e| format!("secrets: {e}"))?;
         match store.decrypt(KEY_CHECK_NAME, &stored) {
             Ok(v) if v == KEY_CHECK_VALUE => Ok(store),
-            _ => Err("secrets: the master key does not match the key this database's secrets \
+            _ => Err(
+                "secrets: the master key does not match the key this database's secrets \
                       were encrypted with; configure the same BOTSERVER_MASTER_KEY on every instance"
-                .into()),
+                    .into(),
+            ),
         }
     }
 }
@@ -217,10 +214,9 @@ fn insert_if_absent(c: &mut crate::db::AnyConnection, name: &str, ciphertext: &s
     match inserted {
         Ok(_) => Ok(true),
         // Another instance inserted it between our read and write: theirs wins.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(false)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -262,10 +258,7 @@ impl SecretStore for LocalSecrets {
             .run(move |c| {
                 c.transaction(|c| {
                     let updated = diesel::update(secrets::table.find(&owned))
-                        .set((
-                            secrets::ciphertext.eq(&ct),
-                            secrets::updated_at.eq(now_millis()),
-                        ))
+                        .set((secrets::ciphertext.eq(&ct), secrets::updated_at.eq(now_millis())))
                         .execute(c)?;
                     if updated == 0 {
                         diesel::insert_into(secrets::table)
@@ -298,9 +291,7 @@ impl SecretStore for LocalSecrets {
         }
         let ct = self.encrypt(name, generated.as_bytes())?;
         let owned = name.to_string();
-        self.db
-            .run(move |c| insert_if_absent(c, &owned, &ct))
-            .await?;
+        self.db.run(move |c| insert_if_absent(c, &owned, &ct)).await?;
         self.get(name)
             .await?
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("secret {name} vanished after insert")))

@@ -329,7 +329,13 @@ impl VectorStore for NotConfigured {
     async fn upsert(&self, _: &str, _: Vec<VectorPoint>) -> AppResult<()> {
         Err(AppError::NotConfigured("vector store"))
     }
-    async fn search(&self, _: &str, _: Vec<f32>, _: usize, _: Option<serde_json::Value>) -> AppResult<Vec<VectorHit>> {
+    async fn search(
+        &self,
+        _: &str,
+        _: Vec<f32>,
+        _: usize,
+        _: Option<serde_json::Value>,
+    ) -> AppResult<Vec<VectorHit>> {
         Err(AppError::NotConfigured("vector store"))
     }
     async fn delete_by_document(&self, _: &str, _: &str) -> AppResult<u64> {

@@ -7,7 +7,9 @@ use crate::db::{Db, DbOptions, MigrationSet, run_migrations};
 use crate::metrics::Metrics;
 use crate::redis_cache::RedisCache;
 use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_secrets_file};
-use crate::services::{DialogEngine, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore};
+use crate::services::{
+    DialogEngine, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -52,10 +54,7 @@ impl AppState {
     /// PostgreSQL), applies `migrations`, opens the secret manager and the cache (in
     /// process, or Redis). Services of later domains start as [`NotConfigured`]; the binary
     /// plugs in their implementations.
-    pub async fn build(
-        config: Config,
-        migrations: &[&'static MigrationSet],
-    ) -> Result<AppState, String> {
+    pub async fn build(config: Config, migrations: &[&'static MigrationSet]) -> Result<AppState, String> {
         let target = config.database_target();
         let opts = DbOptions {
             pool_size: config.database.pool_size,

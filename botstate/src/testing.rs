@@ -181,7 +181,11 @@ pub fn check_up_down_up(db: &Db, sets: &[&MigrationSet]) {
         );
     }
     run_migrations(&mut conn, sets).expect("up applies again");
-    assert_eq!(schema_snapshot(&mut conn), full, "re-applying gives another schema");
+    assert_eq!(
+        schema_snapshot(&mut conn),
+        full,
+        "re-applying gives another schema"
+    );
 }
 
 /// Checks that migration versions are unique across `sets` and that each set has the
@@ -191,10 +195,17 @@ pub fn check_versions(sets: &[&MigrationSet]) {
     for set in sets {
         let (sqlite, postgres) = crate::db::migration_versions(set);
         assert!(!sqlite.is_empty(), "`{}` has no migrations", set.name);
-        assert_eq!(sqlite, postgres, "`{}`: sqlite and postgres versions differ", set.name);
+        assert_eq!(
+            sqlite, postgres,
+            "`{}`: sqlite and postgres versions differ",
+            set.name
+        );
         for v in sqlite {
             if let Some(other) = seen.insert(v.clone(), set.name) {
-                panic!("migration version {v} is used by both `{other}` and `{}`", set.name);
+                panic!(
+                    "migration version {v} is used by both `{other}` and `{}`",
+                    set.name
+                );
             }
         }
     }

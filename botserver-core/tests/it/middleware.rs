@@ -27,11 +27,20 @@ async fn wrong_method_is_a_json_405_that_keeps_allow() {
 
 #[tokio::test]
 async fn oversize_body_is_a_json_413_naming_the_limit() {
-    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], |c| c.server.body_limit_bytes = 64).await;
-    let r = app.json(Method::POST, "/api/test/echo", &json!({"text": "x".repeat(200)})).await;
+    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], |c| {
+        c.server.body_limit_bytes = 64
+    })
+    .await;
+    let r = app
+        .json(Method::POST, "/api/test/echo", &json!({"text": "x".repeat(200)}))
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"], "payload_too_large");
-    assert!(r.json()["message"].as_str().unwrap().contains("64 bytes"), "{}", r.text());
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("64 bytes"),
+        "{}",
+        r.text()
+    );
     // Without Content-Length (a streamed body), the limit still holds.
     let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(vec![b'a'; 100])]);
     let req = Request::post("/api/test/echo")
@@ -42,7 +51,9 @@ async fn oversize_body_is_a_json_413_naming_the_limit() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     assert_eq!(r.json()["error"], "payload_too_large");
     // A body under the limit passes.
-    let r = app.json(Method::POST, "/api/test/echo", &json!({"text": "hi"})).await;
+    let r = app
+        .json(Method::POST, "/api/test/echo", &json!({"text": "hi"}))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), json!({"text": "hi"}));
 }
@@ -50,14 +61,28 @@ async fn oversize_body_is_a_json_413_naming_the_limit() {
 #[tokio::test]
 async fn malformed_json_says_what_is_wrong() {
     let app = TestApp::new(&[&TEST_MODULE]).await;
-    let r = app.json(Method::POST, "/api/test/echo", &json!({"txt": "hi"})).await;
+    let r = app
+        .json(Method::POST, "/api/test/echo", &json!({"txt": "hi"}))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"], "bad_request");
-    assert!(r.json()["message"].as_str().unwrap().contains("text"), "{}", r.text());
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("text"),
+        "{}",
+        r.text()
+    );
     let req = Request::post("/api/test/echo").body(Body::from("{")).unwrap();
     let r = app.send(req).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json()["message"].as_str().unwrap().to_lowercase().contains("content-type"), "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("content-type"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -81,7 +106,10 @@ async fn a_panicking_handler_is_a_json_500_and_the_server_goes_on() {
 
 #[tokio::test]
 async fn a_slow_handler_hits_the_deadline_with_504() {
-    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], |c| c.server.request_timeout_secs = 1).await;
+    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], |c| {
+        c.server.request_timeout_secs = 1
+    })
+    .await;
     let started = std::time::Instant::now();
     let r = app.get("/api/test/slow").await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
@@ -105,7 +133,14 @@ async fn per_ip_rate_limit_answers_429_with_retry_after() {
     let r = app.send_from(a, req()).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.json()["error"], "rate_limited");
-    assert!(r.headers[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // Another client is unaffected, and probes are never limited.
     assert_eq!(app.send_from(b, req()).await.status, StatusCode::OK);
     let health = Request::get("/health").body(Body::empty()).unwrap();
@@ -128,13 +163,28 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
             .unwrap()
     };
     // Two clients behind one proxy each get their own budget.
-    assert_eq!(app.send_from(proxy, via("203.0.113.1")).await.status, StatusCode::OK);
-    assert_eq!(app.send_from(proxy, via("203.0.113.2")).await.status, StatusCode::OK);
-    assert_eq!(app.send_from(proxy, via("203.0.113.1")).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.send_from(proxy, via("203.0.113.1")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.send_from(proxy, via("203.0.113.2")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.send_from(proxy, via("203.0.113.1")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // An untrusted peer cannot pick its identity with the header.
     let stranger: std::net::SocketAddr = "192.0.2.50:1000".parse().unwrap();
-    assert_eq!(app.send_from(stranger, via("203.0.113.3")).await.status, StatusCode::OK);
-    assert_eq!(app.send_from(stranger, via("203.0.113.4")).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.send_from(stranger, via("203.0.113.3")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.send_from(stranger, via("203.0.113.4")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
@@ -144,22 +194,36 @@ async fn security_headers_are_on_every_response() {
         let r = app.get(path).await;
         assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(r.headers["x-frame-options"], "DENY", "{path}");
-        assert!(r.headers["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        assert!(
+            r.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
         assert_eq!(r.headers["referrer-policy"], "no-referrer");
-        assert!(r.headers.get("strict-transport-security").is_none(), "HSTS without TLS");
+        assert!(
+            r.headers.get("strict-transport-security").is_none(),
+            "HSTS without TLS"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_plain_request_id_is_kept_and_a_hostile_one_replaced() {
     let app = TestApp::new(&[&TEST_MODULE]).await;
-    let req = Request::get("/health").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/health")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(app.send(req).await.headers["x-request-id"], "abc-123");
     let req = Request::get("/health")
         .header("x-request-id", "<script>alert(1)</script>")
         .body(Body::empty())
         .unwrap();
-    let rid = app.send(req).await.headers["x-request-id"].to_str().unwrap().to_string();
+    let rid = app.send(req).await.headers["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(uuid::Uuid::parse_str(&rid).is_ok(), "{rid}");
 }
 
@@ -179,7 +243,10 @@ async fn cors_allows_only_configured_origins() {
             .unwrap()
     };
     let ok = app.send(preflight("https://chat.example.com")).await;
-    assert_eq!(ok.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://chat.example.com");
+    assert_eq!(
+        ok.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://chat.example.com"
+    );
     let evil = app.send(preflight("https://evil.example")).await;
     assert!(evil.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
     // With no origin configured there are no CORS headers at all.
@@ -191,7 +258,10 @@ async fn cors_allows_only_configured_origins() {
 #[tokio::test]
 async fn large_answers_are_gzipped_for_clients_that_accept_it() {
     let app = TestApp::new(&[&TEST_MODULE]).await;
-    let req = Request::get("/api/test/big").header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap();
+    let req = Request::get("/api/test/big")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
     let r = app.send(req).await;
     assert_eq!(r.headers[header::CONTENT_ENCODING], "gzip");
     assert!(r.body.len() < 2000, "compressed to {} bytes", r.body.len());
@@ -205,7 +275,10 @@ async fn static_files_are_served_from_the_configured_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hello.txt"), "static hello").unwrap();
     let path = dir.path().to_path_buf();
-    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], move |c| c.server.static_dir = Some(path)).await;
+    let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], move |c| {
+        c.server.static_dir = Some(path)
+    })
+    .await;
     let r = app.get("/static/hello.txt").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.text(), "static hello");

@@ -47,7 +47,9 @@ async fn ready_fails_while_shutting_down_but_health_does_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ready_fails_when_the_database_goes_away_and_the_process_survives() {
     let Some(db) = TestDb::postgres() else { return };
-    let botstate::DatabaseTarget::Postgres(url) = db.target.clone() else { unreachable!() };
+    let botstate::DatabaseTarget::Postgres(url) = db.target.clone() else {
+        unreachable!()
+    };
     let app = TestApp::build(db, &[], |c| c.database.connect_timeout_secs = 1).await;
     assert_eq!(app.get("/ready").await.status, StatusCode::OK);
 
@@ -66,7 +68,9 @@ async fn ready_fails_when_the_database_goes_away_and_the_process_survives() {
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 
     // And it recovers when the database comes back.
-    admin.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).unwrap();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .unwrap();
     let mut ok = false;
     for _ in 0..20 {
         if app.get("/ready").await.status == StatusCode::OK {
@@ -86,15 +90,27 @@ async fn metrics_count_requests_by_route_and_report_the_pool() {
     app.get("/no/such/route").await;
     let r = app.get("/metrics").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let text = r.text();
     let line = text
         .lines()
-        .find(|l| l.starts_with("botserver_http_requests_total{") && l.contains("route=\"/health\"") && l.contains("status=\"200\""))
+        .find(|l| {
+            l.starts_with("botserver_http_requests_total{")
+                && l.contains("route=\"/health\"")
+                && l.contains("status=\"200\"")
+        })
         .unwrap_or_else(|| panic!("no /health counter in:\n{text}"));
     assert!(line.ends_with(" 2"), "{line}");
     assert!(text.contains("route=\"unmatched\""), "{text}");
-    assert!(text.contains("botserver_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("botserver_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("botserver_http_requests_in_flight"), "{text}");
     assert!(text.contains("botserver_db_pool_max_connections 4"), "{text}");
 }
@@ -117,7 +133,14 @@ async fn openapi_documents_core_and_module_routes() {
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/health", "/ready", "/metrics", "/api/version", "/api/openapi.json", "/api/test/echo"] {
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/version",
+        "/api/openapi.json",
+        "/api/test/echo",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the document");
     }
     assert!(doc["components"]["schemas"]["ErrorResponse"].is_object());
@@ -132,7 +155,10 @@ async fn the_docs_page_loads_its_own_assets_only() {
     assert!(html.contains("/api/docs/docs.js"));
     // The CSP forbids inline scripts and foreign hosts: the page must need neither.
     assert!(!html.contains("<script>"), "inline script");
-    assert!(!html.contains("http://") && !html.contains("https://"), "external asset");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "external asset"
+    );
     for asset in ["/api/docs/docs.js", "/api/docs/docs.css"] {
         assert_eq!(app.get(asset).await.status, StatusCode::OK, "{asset}");
     }

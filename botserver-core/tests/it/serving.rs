@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn start(adjust: impl FnOnce(&mut botstate::Config)) -> (TestApp, SocketAddr, tokio::task::JoinHandle<Result<(), String>>) {
+async fn start(
+    adjust: impl FnOnce(&mut botstate::Config),
+) -> (TestApp, SocketAddr, tokio::task::JoinHandle<Result<(), String>>) {
     let app = TestApp::build(TestDb::sqlite(), &[&TEST_MODULE], |c| {
         c.server.port = 0;
         adjust(c);
@@ -22,7 +24,10 @@ async fn start(adjust: impl FnOnce(&mut botstate::Config)) -> (TestApp, SocketAd
     (app, addr, server)
 }
 
-async fn raw_get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S, path: &str) -> String {
+async fn raw_get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> String {
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut out = Vec::new();
@@ -46,25 +51,46 @@ async fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
     let answer = slow.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("finally"), "{answer}");
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_closes_websockets_with_going_away() {
     let (app, addr, server) = start(|_| {}).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/test/ws")).await.unwrap();
-    ws.send(tokio_tungstenite::tungstenite::Message::Text("ping".into())).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/test/ws"))
+        .await
+        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text("ping".into()))
+        .await
+        .unwrap();
     let echoed = ws.next().await.unwrap().unwrap();
     assert_eq!(echoed.into_text().unwrap().as_str(), "ping");
 
     app.state.shutdown.cancel();
-    let frame = tokio::time::timeout(Duration::from_secs(3), ws.next()).await.unwrap().unwrap().unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match frame {
-        tokio_tungstenite::tungstenite::Message::Close(Some(close)) => assert_eq!(u16::from(close.code), 1001),
+        tokio_tungstenite::tungstenite::Message::Close(Some(close)) => {
+            assert_eq!(u16::from(close.code), 1001)
+        }
         other => panic!("expected a close frame, got {other:?}"),
     }
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,9 +101,16 @@ async fn shutdown_gives_up_at_its_deadline() {
     let _ = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
     app.state.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,11 +128,12 @@ async fn tls_serves_https_with_hsts() {
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut tls = connector
@@ -108,7 +142,12 @@ async fn tls_serves_https_with_hsts() {
         .unwrap();
     let answer = raw_get(&mut tls, "/health").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.to_lowercase().contains("strict-transport-security: max-age="), "{answer}");
+    assert!(
+        answer
+            .to_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "{answer}"
+    );
 
     // A client that stalls its handshake does not block others.
     let _stalled = TcpStream::connect(addr).await.unwrap();
@@ -120,7 +159,11 @@ async fn tls_serves_https_with_hsts() {
     assert!(raw_get(&mut tls, "/health").await.starts_with("HTTP/1.1 200"));
 
     app.state.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

@@ -43,14 +43,21 @@ values = { "llm-key" = "sk-x" }
 
 #[test]
 fn missing_config_file_is_named() {
-    let err = load(Some(std::path::Path::new("/nonexistent/botserver.toml")), &[], &Overrides::default())
-        .unwrap_err();
+    let err = load(
+        Some(std::path::Path::new("/nonexistent/botserver.toml")),
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/botserver.toml"), "{err}");
 }
 
 #[test]
 fn bad_trusted_proxy_is_named_with_its_index() {
-    let env = vec![("BOTSERVER_SERVER__TRUSTED_PROXIES".to_string(), r#"["10.0.0.1", "proxy"]"#.to_string())];
+    let env = vec![(
+        "BOTSERVER_SERVER__TRUSTED_PROXIES".to_string(),
+        r#"["10.0.0.1", "proxy"]"#.to_string(),
+    )];
     let err = load(None, &env, &Overrides::default()).unwrap_err();
     assert!(err.to_string().contains("server.trusted_proxies[1]"), "{err}");
 }

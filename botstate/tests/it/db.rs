@@ -1,7 +1,7 @@
+use botlib::AppError;
 use botstate::db::{CORE_MIGRATIONS, run_migrations};
 use botstate::testing::{TestDb, check_up_down_up, check_versions};
 use botstate::{AppState, Backend, Config};
-use botlib::AppError;
 use diesel::prelude::*;
 use std::time::Duration;
 
@@ -36,13 +36,22 @@ async fn run_maps_not_found_and_unique_violation() {
         let db = tdb.migrated(&[&CORE_MIGRATIONS]);
         diesel::table! { secrets (name) { name -> Text, ciphertext -> Text, updated_at -> BigInt, } }
         let err = db
-            .run(|c| Ok(secrets::table.find("absent").select(secrets::name).first::<String>(c)?))
+            .run(|c| {
+                Ok(secrets::table
+                    .find("absent")
+                    .select(secrets::name)
+                    .first::<String>(c)?)
+            })
             .await
             .unwrap_err();
         assert!(matches!(err, AppError::NotFound), "{err:?}");
         let insert = |c: &mut botstate::AnyConnection| {
             diesel::insert_into(secrets::table)
-                .values((secrets::name.eq("k"), secrets::ciphertext.eq("x"), secrets::updated_at.eq(1i64)))
+                .values((
+                    secrets::name.eq("k"),
+                    secrets::ciphertext.eq("x"),
+                    secrets::updated_at.eq(1i64),
+                ))
                 .execute(c)
         };
         db.run(move |c| Ok(insert(c)?)).await.unwrap();

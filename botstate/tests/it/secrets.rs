@@ -1,5 +1,7 @@
 use botstate::db::CORE_MIGRATIONS;
-use botstate::secrets::{LocalSecrets, SecretStore, generate_master_key, load_or_create_master_key, parse_master_key};
+use botstate::secrets::{
+    LocalSecrets, SecretStore, generate_master_key, load_or_create_master_key, parse_master_key,
+};
 use botstate::testing::TestDb;
 use diesel::prelude::*;
 use std::collections::BTreeMap;
@@ -15,10 +17,15 @@ fn key() -> [u8; 32] {
 async fn secrets_round_trip_encrypted_at_rest() {
     for tdb in TestDb::all() {
         let db = tdb.migrated(&[&CORE_MIGRATIONS]);
-        let store = LocalSecrets::open(key(), BTreeMap::new(), db.clone()).await.unwrap();
+        let store = LocalSecrets::open(key(), BTreeMap::new(), db.clone())
+            .await
+            .unwrap();
         assert!(store.get("smtp-pass").await.unwrap().is_none());
         store.put("smtp-pass", "hunter2-very-secret").await.unwrap();
-        assert_eq!(store.get("smtp-pass").await.unwrap().unwrap().expose(), "hunter2-very-secret");
+        assert_eq!(
+            store.get("smtp-pass").await.unwrap().unwrap().expose(),
+            "hunter2-very-secret"
+        );
         store.put("smtp-pass", "changed").await.unwrap();
         assert_eq!(store.get("smtp-pass").await.unwrap().unwrap().expose(), "changed");
 
@@ -26,7 +33,10 @@ async fn secrets_round_trip_encrypted_at_rest() {
             .run(|c| Ok(secrets::table.select(secrets::ciphertext).load(c)?))
             .await
             .unwrap();
-        assert!(raw.iter().all(|r| !r.contains("changed") && r.starts_with("v1:")), "{raw:?}");
+        assert!(
+            raw.iter().all(|r| !r.contains("changed") && r.starts_with("v1:")),
+            "{raw:?}"
+        );
 
         assert!(store.delete("smtp-pass").await.unwrap());
         assert!(!store.delete("smtp-pass").await.unwrap());
@@ -48,7 +58,9 @@ async fn configured_values_win_over_stored_ones() {
 async fn a_different_master_key_is_refused_at_open() {
     for tdb in TestDb::all() {
         let db = tdb.migrated(&[&CORE_MIGRATIONS]);
-        LocalSecrets::open(key(), BTreeMap::new(), db.clone()).await.unwrap();
+        LocalSecrets::open(key(), BTreeMap::new(), db.clone())
+            .await
+            .unwrap();
         let err = match LocalSecrets::open(key(), BTreeMap::new(), db).await {
             Ok(_) => panic!("a second key was accepted"),
             Err(e) => e,
@@ -69,7 +81,10 @@ async fn concurrent_get_or_create_agree_on_one_value() {
         for i in 0..16 {
             let store = if i % 2 == 0 { a.clone() } else { b.clone() };
             tasks.push(tokio::spawn(async move {
-                store.get_or_create("jwt-key", format!("candidate-{i}")).await.unwrap()
+                store
+                    .get_or_create("jwt-key", format!("candidate-{i}"))
+                    .await
+                    .unwrap()
             }));
         }
         let mut values = Vec::new();
@@ -104,11 +119,17 @@ fn master_key_is_generated_once_with_private_permissions() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let configured = generate_master_key();
-    assert_eq!(load_or_create_master_key(&configured, dir.path()).unwrap(), parse_master_key(&configured).unwrap());
+    assert_eq!(
+        load_or_create_master_key(&configured, dir.path()).unwrap(),
+        parse_master_key(&configured).unwrap()
+    );
 }
 
 #[test]

@@ -1,0 +1,62 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// botserver: a self-hosted bot and AI-agent platform in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "botserver",
+    version,
+    about = "botserver: a self-hosted bot and AI-agent platform in one binary",
+    long_about = None
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: $BOTSERVER_CONFIG, else ./botserver.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Where to listen and keep data; accepted by every command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `serve` options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Port to listen on (default 8080).
+    #[arg(long, global = true, value_name = "N")]
+    pub port: Option<u16>,
+    /// Address to bind (default 127.0.0.1).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Data directory (default ./botserver-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        /// What to do with the configuration.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Load and validate the configuration, print a summary, exit non-zero when invalid.
+    Check,
+}

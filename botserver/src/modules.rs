@@ -1,0 +1,14 @@
+//! The one place that decides which domains this build serves: one Cargo feature per
+//! domain crate, all on by default.
+
+use botserver_core::Module;
+
+/// The domains compiled into this build, in the order their routers are merged.
+pub fn enabled() -> Vec<&'static Module> {
+    #[allow(unused_mut)] // Empty when built with --no-default-features.
+    let mut modules: Vec<&'static Module> = Vec::new();
+    // Each domain issue adds its line here, behind its feature:
+    // #[cfg(feature = "chat")]
+    // modules.push(&botserver_chat::MODULE);
+    modules
+}
