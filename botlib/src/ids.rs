@@ -66,6 +66,17 @@ id_type!(
     MessageId
 );
 
+/// Namespace of bot ids derived from bot names.
+const BOT_NAMESPACE: Uuid = Uuid::from_u128(0x6b5f_1d2e_9c3a_4b7d_8e0f_a1b2_c3d4_e5f6);
+
+impl BotId {
+    /// The id of the bot named `name`: derived (UUID v5), so every instance of a
+    /// deployment agrees on it without coordination.
+    pub fn for_name(name: &str) -> Self {
+        BotId(Uuid::new_v5(&BOT_NAMESPACE, name.to_ascii_lowercase().as_bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +89,12 @@ mod tests {
         let back: BotId = serde_json::from_str(&json).unwrap();
         assert_eq!(back, id);
         assert_eq!(id.to_string().parse::<BotId>().unwrap(), id);
+    }
+
+    #[test]
+    fn bot_ids_derive_from_names_case_insensitively() {
+        assert_eq!(BotId::for_name("Sales"), BotId::for_name("sales"));
+        assert_ne!(BotId::for_name("sales"), BotId::for_name("support"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Assembling the one router: core routes, every enabled module's routes, the JSON
 //! fallback and the middleware stack.
 
+use crate::access::RouteRule;
 use crate::middleware::{self, Ctx};
 use crate::module::Module;
 use crate::rate_limit::RateLimiter;
@@ -9,6 +10,7 @@ use axum::Router;
 use axum::http::{HeaderName, Method};
 use botlib::AppError;
 use botstate::AppState;
+use botstate::auth::Access;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,11 @@ use tower_http::services::ServeDir;
 
 /// Builds the application router for `state` with `modules` merged in.
 pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
+    build_app_with_rules(state, modules).0
+}
+
+/// Builds the application router and returns the access rule of every route it serves.
+pub fn build_app_with_rules(state: Arc<AppState>, modules: &[&Module]) -> (Router, Vec<RouteRule>) {
     let config = &state.config.server;
     let openapi_json =
         serde_json::to_string(&crate::openapi::document(modules)).unwrap_or_else(|_| "{}".to_string());
@@ -29,13 +36,14 @@ pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
         modules: modules.iter().map(|m| m.name).collect(),
     });
 
-    let mut app = routes::router(info);
+    let mut routes = routes::router(info);
     for module in modules {
-        app = app.merge((module.router)(state.clone()));
+        routes = routes.merge((module.router)(state.clone()));
     }
     if let Some(dir) = &config.static_dir {
-        app = app.nest_service("/static", ServeDir::new(dir));
+        routes = routes.nest_service("/static", Access::Public, ServeDir::new(dir));
     }
+    let (app, rules) = routes.into_parts();
     let app = app
         .route_layer(axum::middleware::from_fn(middleware::record_route))
         .fallback(|| async { crate::error::ApiError(AppError::NotFound) });
@@ -54,7 +62,7 @@ pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
     });
 
     // Layers wrap what is already there, so the last one added runs first.
-    app.layer(axum::extract::DefaultBodyLimit::disable())
+    let app = app.layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(
             usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         ))
@@ -75,7 +83,8 @@ pub fn build_app(state: Arc<AppState>, modules: &[&Module]) -> Router {
         .layer(tower::util::option_layer(cors_layer(
             &config.cors.allowed_origins,
         )))
-        .layer(axum::middleware::from_fn_with_state(ctx, middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(ctx, middleware::observe));
+    (app, rules)
 }
 
 /// CORS from configuration: none when no origin is listed.

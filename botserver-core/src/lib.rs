@@ -7,6 +7,7 @@
 //! It owns no domain: domain crates hand it a [`Module`] and it merges their routers. It
 //! never reads the environment; everything arrives through `AppState`.
 
+pub mod access;
 pub mod app;
 pub mod error;
 pub mod middleware;
@@ -20,7 +21,8 @@ pub mod testing;
 pub mod tls;
 pub mod ws;
 
-pub use app::build_app;
+pub use access::{Caller, RouteRule, Routes};
+pub use app::{build_app, build_app_with_rules};
 pub use error::{ApiError, ApiResult, AppJson, RequestId};
-pub use module::Module;
+pub use module::{InstallFuture, Module};
 pub use rate_limit::ClientIp;

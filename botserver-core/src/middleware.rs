@@ -70,6 +70,8 @@ pub async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) 
     let ip = client_ip(peer, req.headers(), &ctx.trusted_proxies);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
+    // Route layers (the access check) reach the state through the request.
+    req.extensions_mut().insert(ctx.state.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
 

@@ -1,13 +1,13 @@
 //! The operational routes every server has: liveness, readiness, metrics, version, the
 //! OpenAPI document and its browsable page.
 
+use crate::access::Routes;
 use crate::error::ApiResult;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use botstate::AppState;
+use botstate::auth::Access;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,17 +182,17 @@ async fn docs_css() -> impl IntoResponse {
     )
 }
 
-/// The core routes.
-pub fn router(info: Arc<CoreInfo>) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/api/version", get(version))
-        .route("/api/openapi.json", get(openapi))
-        .route("/api/docs", get(docs_page))
-        .route("/api/docs/docs.js", get(docs_js))
-        .route("/api/docs/docs.css", get(docs_css))
+/// The core routes. Probes, the version and the API description are public.
+pub fn router(info: Arc<CoreInfo>) -> Routes {
+    Routes::new()
+        .get("/health", Access::Public, health)
+        .get("/ready", Access::Public, ready)
+        .get("/metrics", Access::Public, metrics)
+        .get("/api/version", Access::Public, version)
+        .get("/api/openapi.json", Access::Public, openapi)
+        .get("/api/docs", Access::Public, docs_page)
+        .get("/api/docs/docs.js", Access::Public, docs_js)
+        .get("/api/docs/docs.css", Access::Public, docs_css)
         .with_state(info)
 }
 

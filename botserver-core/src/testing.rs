@@ -41,6 +41,8 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     /// The assembled router with all middleware.
     pub router: Router,
+    /// Every route the router serves, with its access rule.
+    pub rules: Vec<crate::access::RouteRule>,
     _db: TestDb,
 }
 
@@ -61,11 +63,14 @@ impl TestApp {
         config.database.pool_size = 4;
         adjust(&mut config);
         let sets = Module::migration_sets(modules);
-        let state = Arc::new(AppState::build(config, &sets).await.expect("state builds"));
-        let router = crate::app::build_app(state.clone(), modules);
+        let mut state = AppState::build(config, &sets).await.expect("state builds");
+        Module::install_all(&mut state, modules).await.expect("modules install");
+        let state = Arc::new(state);
+        let (router, rules) = crate::app::build_app_with_rules(state.clone(), modules);
         TestApp {
             state,
             router,
+            rules,
             _db: db,
         }
     }
@@ -99,6 +104,27 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> TestResponse {
         self.send(Request::get(path).body(Body::empty()).expect("request"))
             .await
+    }
+
+    /// `method path` with a JSON body and a bearer token.
+    pub async fn json_as(&self, token: &str, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> TestResponse {
+        let req = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        self.send(req).await
     }
 
     /// `method path` with a JSON body.

@@ -74,7 +74,9 @@ fn config_file(flag: Option<PathBuf>, env: &[(String, String)]) -> Option<PathBu
 
 async fn run(config: Config, started: Instant) -> Result<(), String> {
     let modules = modules::enabled();
-    let state = Arc::new(AppState::build(config, &Module::migration_sets(&modules)).await?);
+    let mut state = AppState::build(config, &Module::migration_sets(&modules)).await?;
+    Module::install_all(&mut state, &modules).await?;
+    let state = Arc::new(state);
     let bound = serve::bind(&state).await?;
     let addr = bound.local_addr().map_err(|e| e.to_string())?;
     let scheme = if state.config.server.tls.is_some() {

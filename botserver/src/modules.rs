@@ -7,8 +7,7 @@ use botserver_core::Module;
 pub fn enabled() -> Vec<&'static Module> {
     #[allow(unused_mut)] // Empty when built with --no-default-features.
     let mut modules: Vec<&'static Module> = Vec::new();
-    // Each domain issue adds its line here, behind its feature:
-    // #[cfg(feature = "chat")]
-    // modules.push(&botserver_chat::MODULE);
+    #[cfg(feature = "auth")]
+    modules.push(&botserver_auth::MODULE);
     modules
 }

@@ -23,6 +23,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The secret manager.
     pub secrets: SecretsConfig,
+    /// Accounts, tokens and sign-in.
+    pub auth: AuthConfig,
 }
 
 /// `[server]`
@@ -205,6 +207,58 @@ impl fmt::Debug for SecretsConfig {
     }
 }
 
+/// `[auth]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Lifetime of an access token, in seconds.
+    pub access_ttl_secs: u64,
+    /// Lifetime of a refresh token (and of a sign-in session without use), in days.
+    pub refresh_ttl_days: u64,
+    /// A rotated refresh token presented again within this many seconds is treated as a
+    /// concurrent duplicate (refused) instead of theft (which revokes the whole session).
+    pub refresh_reuse_grace_secs: u64,
+    /// Failed sign-ins per account per hour before the account refuses every attempt.
+    pub max_failed_logins_per_hour: u32,
+    /// Sign-in attempts per client IP per minute.
+    pub login_per_ip_per_minute: u32,
+    /// Anonymous chat sessions one client IP may open per hour.
+    pub anonymous_per_ip_per_hour: u32,
+    /// Username of the administrator created on first start. Its password comes from the
+    /// `admin-password` secret (`BOTSERVER_SECRET_ADMIN_PASSWORD`), or is generated and
+    /// printed once.
+    pub admin_username: String,
+    /// Argon2id memory in KiB (at least OWASP's 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations (at least 2).
+    pub argon2_iterations: u32,
+    /// Argon2id parallelism (at least 1).
+    pub argon2_parallelism: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "botserver".into(),
+            audience: "botserver-api".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_days: 30,
+            refresh_reuse_grace_secs: 5,
+            max_failed_logins_per_hour: 100,
+            login_per_ip_per_minute: 30,
+            anonymous_per_ip_per_hour: 30,
+            admin_username: "admin".into(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
 /// Which database backend a URL selects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseTarget {
@@ -269,6 +323,22 @@ impl Config {
                     format!("`{origin}` is not an origin like https://example.com"),
                 ));
             }
+        }
+        let auth = &self.auth;
+        if auth.argon2_memory_kib < 19_456 {
+            return Err(ConfigError::key("auth.argon2_memory_kib", "must be at least 19456 (OWASP's floor)"));
+        }
+        if auth.argon2_iterations < 2 {
+            return Err(ConfigError::key("auth.argon2_iterations", "must be at least 2"));
+        }
+        if auth.argon2_parallelism < 1 {
+            return Err(ConfigError::key("auth.argon2_parallelism", "must be at least 1"));
+        }
+        if auth.access_ttl_secs == 0 || auth.access_ttl_secs > 3600 {
+            return Err(ConfigError::key("auth.access_ttl_secs", "must be between 1 and 3600"));
+        }
+        if auth.admin_username.trim().is_empty() {
+            return Err(ConfigError::key("auth.admin_username", "must not be empty"));
         }
         if !self.secrets.master_key.is_empty() {
             crate::secrets::parse_master_key(&self.secrets.master_key)

@@ -10,7 +10,8 @@ use botlib::{AppError, AppResult};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+pub use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::MigrationHarness;
 use std::time::Duration;
 
 /// A connection to whichever backend the configuration selected.

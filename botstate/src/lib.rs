@@ -6,6 +6,7 @@
 //! This crate never serves HTTP and never depends on a web framework: domain crates meet
 //! here, through traits, and never depend on each other.
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;

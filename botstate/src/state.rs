@@ -1,6 +1,7 @@
 //! [`AppState`]: what every handler of every domain receives, and how it is built on the
 //! embedded defaults or on real services.
 
+use crate::auth::Authenticator;
 use crate::cache::{Cache, MemoryCache};
 use crate::config::Config;
 use crate::db::{Db, DbOptions, MigrationSet, run_migrations};
@@ -10,6 +11,8 @@ use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_
 use crate::services::{
     DialogEngine, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
 };
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +41,8 @@ pub struct AppState {
     pub scheduler: Arc<dyn Scheduler>,
     /// Bot conversations.
     pub dialogs: Arc<dyn DialogEngine>,
+    /// Turns bearer tokens and API keys into callers.
+    pub auth: Arc<dyn Authenticator>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Cancelled when the process starts shutting down; long-lived tasks and sockets
@@ -47,6 +52,25 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// When the process started.
     pub started_at: Instant,
+    /// Domain-private services, put here by a module's `install` and found again by its
+    /// router (other domains use the traits above, never these).
+    pub extensions: Extensions,
+}
+
+/// A map from type to one shared value of that type.
+#[derive(Default)]
+pub struct Extensions(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl Extensions {
+    /// Stores `value`, replacing any previous value of its type.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.0.insert(TypeId::of::<T>(), value);
+    }
+
+    /// The value of type `T`, if one was stored.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.0.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast::<T>().ok())
+    }
 }
 
 impl AppState {
@@ -104,10 +128,12 @@ impl AppState {
             mailer: Arc::new(NotConfigured),
             scheduler: Arc::new(NotConfigured),
             dialogs: Arc::new(NotConfigured),
+            auth: Arc::new(NotConfigured),
             metrics: Arc::new(Metrics::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started_at: Instant::now(),
+            extensions: Extensions::default(),
         })
     }
 }

@@ -1,12 +1,11 @@
 //! A test module with routes that misbehave on purpose.
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use botserver_core::{ApiResult, AppJson, Module};
+use botserver_core::{ApiResult, AppJson, Module, Routes};
 use botstate::AppState;
+use botstate::auth::{Access, Role};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,15 +51,20 @@ async fn socket(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> imp
     })
 }
 
-fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/api/test/echo", post(echo))
-        .route("/api/test/panic", get(panics))
-        .route("/api/test/slow", get(slow))
-        .route("/api/test/big", get(big))
-        .route("/api/test/conflict", get(conflict))
-        .route("/api/test/ws", get(socket))
+fn router(state: Arc<AppState>) -> Routes {
+    Routes::new()
+        .post("/api/test/echo", Access::Public, echo)
+        .get("/api/test/panic", Access::Public, panics)
+        .get("/api/test/slow", Access::Public, slow)
+        .get("/api/test/big", Access::Public, big)
+        .get("/api/test/conflict", Access::Public, conflict)
+        .get("/api/test/ws", Access::Public, socket)
+        .get("/api/test/private", Access::Role(Role::User), private)
         .with_state(state)
+}
+
+async fn private(botserver_core::Caller(p): botserver_core::Caller) -> String {
+    p.name
 }
 
 #[utoipa::path(post, path = "/api/test/echo", tag = "test", responses((status = 200, description = "The same text")))]
@@ -80,4 +84,5 @@ pub const TEST_MODULE: Module = Module {
     router,
     migrations: None,
     openapi,
+    install: None,
 };

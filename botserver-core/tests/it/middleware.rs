@@ -288,3 +288,28 @@ async fn static_files_are_served_from_the_configured_folder() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"], "not_found");
 }
+
+#[tokio::test]
+async fn a_protected_route_needs_credentials() {
+    let app = TestApp::new(&[&TEST_MODULE]).await;
+    let r = app.get("/api/test/private").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(r.json()["error"], "unauthorized");
+    // With a token but no auth domain in this build, the answer says so.
+    let r = app.get_as("some-token", "/api/test/private").await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(r.json()["error"], "not_configured");
+}
+
+#[tokio::test]
+async fn every_route_has_an_access_rule() {
+    let app = TestApp::new(&[&TEST_MODULE]).await;
+    let private = app
+        .rules
+        .iter()
+        .find(|r| r.path == "/api/test/private")
+        .expect("declared");
+    assert_eq!(private.access.to_string(), "user");
+    assert!(app.rules.iter().any(|r| r.path == "/health" && r.access.to_string() == "public"));
+}

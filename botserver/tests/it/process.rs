@@ -19,6 +19,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// What the server printed up to its listening line.
+    pub stdout: String,
 }
 
 impl Server {
@@ -49,7 +51,16 @@ impl Server {
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("read stdout");
+        let mut printed = String::new();
+        // Earlier lines (the first administrator's password) come before the listening line.
+        while !line.contains("listening on") {
+            line.clear();
+            if stdout.read_line(&mut line).expect("read stdout") == 0 {
+                break;
+            }
+            printed.push_str(&line);
+        }
+        let stdout_text = printed;
         let addr = line
             .trim()
             .rsplit("://")
@@ -65,6 +76,7 @@ impl Server {
             child,
             addr,
             stderr: stderr_buf,
+            stdout: stdout_text,
         }
     }
 

@@ -1,0 +1,5 @@
+DROP TABLE api_keys;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_sessions;
+DROP TABLE users;
+DROP TABLE organizations;
