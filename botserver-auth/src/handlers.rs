@@ -1,12 +1,14 @@
 //! HTTP handlers: extract, check, call the service, respond.
 
 use crate::repo::{OrgRow, SessionRow};
-use crate::service::{ApiKeyInfo, AuthService, KeyRequest, NewApiKey, NewUser, TokenPair, User, UserPatch, path_id};
+use crate::service::{
+    ApiKeyInfo, AuthService, KeyRequest, NewApiKey, NewUser, TokenPair, User, UserPatch, path_id,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use botlib::protocol::AuthResponse;
 use botlib::BotId;
+use botlib::protocol::AuthResponse;
 use botserver_core::{ApiResult, AppJson, Caller, ClientIp};
 use botstate::auth::Role;
 use serde::{Deserialize, Serialize};
@@ -30,7 +32,11 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, description = "Invalid username or password"),
               (status = 429, description = "Too many attempts; see Retry-After")))]
-pub async fn login(State(svc): S, client: Option<axum::Extension<ClientIp>>, AppJson(req): AppJson<LoginRequest>) -> ApiResult<Json<TokenPair>> {
+pub async fn login(
+    State(svc): S,
+    client: Option<axum::Extension<ClientIp>>,
+    AppJson(req): AppJson<LoginRequest>,
+) -> ApiResult<Json<TokenPair>> {
     Ok(Json(svc.login(&req.username, &req.password, &ip(client)).await?))
 }
 
@@ -71,7 +77,10 @@ pub async fn me(State(svc): S, Caller(p): Caller) -> ApiResult<Json<Me>> {
         botstate::auth::Credential::Session { .. } => "session",
         botstate::auth::Credential::ApiKey { .. } => "api_key",
     };
-    Ok(Json(Me { user, credential: credential.into() }))
+    Ok(Json(Me {
+        user,
+        credential: credential.into(),
+    }))
 }
 
 /// Password change request.
@@ -84,8 +93,13 @@ pub struct PasswordChange {
 /// Change my password; my other sessions end.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 204, description = "Changed")))]
-pub async fn change_password(State(svc): S, Caller(p): Caller, AppJson(req): AppJson<PasswordChange>) -> ApiResult<StatusCode> {
-    svc.change_password(&p, &req.current_password, &req.new_password).await?;
+pub async fn change_password(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(req): AppJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    svc.change_password(&p, &req.current_password, &req.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -99,20 +113,30 @@ pub struct SessionInfo {
 
 impl From<&SessionRow> for SessionInfo {
     fn from(s: &SessionRow) -> Self {
-        SessionInfo { id: s.id.clone(), created_at: s.created_at, expires_at: s.expires_at }
+        SessionInfo {
+            id: s.id.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
     }
 }
 
 /// My live sign-in sessions.
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = [SessionInfo])))]
 pub async fn my_sessions(State(svc): S, Caller(p): Caller) -> ApiResult<Json<Vec<SessionInfo>>> {
-    Ok(Json(svc.sessions(&p).await?.iter().map(SessionInfo::from).collect()))
+    Ok(Json(
+        svc.sessions(&p).await?.iter().map(SessionInfo::from).collect(),
+    ))
 }
 
 /// End one of my sessions.
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Ended"), (status = 404, description = "Not one of mine")))]
-pub async fn end_my_session(State(svc): S, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn end_my_session(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     svc.end_session(&p, &path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,7 +144,11 @@ pub async fn end_my_session(State(svc): S, Caller(p): Caller, Path(id): Path<Str
 /// Create an API key (shown once).
 #[utoipa::path(post, path = "/api/auth/keys", tag = "auth", security(("bearer" = [])), request_body = KeyRequest,
     responses((status = 201, body = NewApiKey)))]
-pub async fn create_key(State(svc): S, Caller(p): Caller, AppJson(req): AppJson<KeyRequest>) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
+pub async fn create_key(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(req): AppJson<KeyRequest>,
+) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
     Ok((StatusCode::CREATED, Json(svc.create_key(&p, req).await?)))
 }
 
@@ -132,7 +160,11 @@ pub async fn my_keys(State(svc): S, Caller(p): Caller) -> ApiResult<Json<Vec<Api
 
 /// Revoke one of my API keys.
 #[utoipa::path(delete, path = "/api/auth/keys/{id}", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Revoked")))]
-pub async fn revoke_my_key(State(svc): S, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_my_key(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     svc.revoke_key(&p, &path_id(&id)?, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -162,7 +194,11 @@ pub struct AnonymousSession {
 /// Open (or resume) an anonymous chat session (General Bots compatible).
 #[utoipa::path(get, path = "/api/auth", tag = "auth", params(AnonymousQuery),
     responses((status = 200, body = AnonymousSession), (status = 429, description = "Too many sessions from this address")))]
-pub async fn anonymous(State(svc): S, client: Option<axum::Extension<ClientIp>>, Query(q): Query<AnonymousQuery>) -> ApiResult<Json<AnonymousSession>> {
+pub async fn anonymous(
+    State(svc): S,
+    client: Option<axum::Extension<ClientIp>>,
+    Query(q): Query<AnonymousQuery>,
+) -> ApiResult<Json<AnonymousSession>> {
     let bot = q.bot_name.trim().to_lowercase();
     let resume = q.user_id.zip(q.session_id);
     let (user, pair) = svc.anonymous(&bot, &ip(client), resume).await?;
@@ -193,14 +229,25 @@ pub struct Page {
 
 /// Users of my organization.
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), params(Page), responses((status = 200, body = [User])))]
-pub async fn list_users(State(svc): S, Caller(p): Caller, Query(page): Query<Page>) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(svc.list_users(&p, page.limit.unwrap_or(100), page.offset.unwrap_or(0)).await?))
+pub async fn list_users(
+    State(svc): S,
+    Caller(p): Caller,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(
+        svc.list_users(&p, page.limit.unwrap_or(100), page.offset.unwrap_or(0))
+            .await?,
+    ))
 }
 
 /// Create a user.
 #[utoipa::path(post, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewUser,
     responses((status = 201, body = User), (status = 409, description = "Username taken")))]
-pub async fn create_user(State(svc): S, Caller(p): Caller, AppJson(new): AppJson<NewUser>) -> ApiResult<(StatusCode, Json<User>)> {
+pub async fn create_user(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(new): AppJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(svc.create_user(&p, new).await?)))
 }
 
@@ -213,7 +260,12 @@ pub async fn get_user(State(svc): S, Caller(p): Caller, Path(id): Path<String>) 
 /// Change a user (name, email, roles, bot grants, disabled).
 #[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])), request_body = UserPatch,
     responses((status = 200, body = User), (status = 404)))]
-pub async fn update_user(State(svc): S, Caller(p): Caller, Path(id): Path<String>, AppJson(patch): AppJson<UserPatch>) -> ApiResult<Json<User>> {
+pub async fn update_user(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    AppJson(patch): AppJson<UserPatch>,
+) -> ApiResult<Json<User>> {
     Ok(Json(svc.update_user(&p, &path_id(&id)?, patch).await?))
 }
 
@@ -233,8 +285,14 @@ pub struct PasswordReset {
 /// Set a user's password; clears their lockout and ends their sessions.
 #[utoipa::path(post, path = "/api/admin/users/{id}/password", tag = "admin", security(("bearer" = [])), request_body = PasswordReset,
     responses((status = 204, description = "Reset"), (status = 404)))]
-pub async fn reset_password(State(svc): S, Caller(p): Caller, Path(id): Path<String>, AppJson(req): AppJson<PasswordReset>) -> ApiResult<StatusCode> {
-    svc.reset_password(&p.org.to_string(), &path_id(&id)?, &req.password).await?;
+pub async fn reset_password(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<PasswordReset>,
+) -> ApiResult<StatusCode> {
+    svc.reset_password(&p.org.to_string(), &path_id(&id)?, &req.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -247,8 +305,14 @@ pub struct Ended {
 /// End every session of a user.
 #[utoipa::path(post, path = "/api/admin/users/{id}/sessions/end", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Ended), (status = 404)))]
-pub async fn end_user_sessions(State(svc): S, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<Json<Ended>> {
-    Ok(Json(Ended { ended: svc.end_all_sessions(&p, &path_id(&id)?).await? }))
+pub async fn end_user_sessions(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Ended>> {
+    Ok(Json(Ended {
+        ended: svc.end_all_sessions(&p, &path_id(&id)?).await?,
+    }))
 }
 
 /// An organization.
@@ -262,7 +326,12 @@ pub struct Org {
 
 impl From<&OrgRow> for Org {
     fn from(o: &OrgRow) -> Self {
-        Org { id: o.id.clone(), name: o.name.clone(), is_system: o.is_system, created_at: o.created_at }
+        Org {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            is_system: o.is_system,
+            created_at: o.created_at,
+        }
     }
 }
 
@@ -281,8 +350,15 @@ pub struct NewOrg {
 /// Create an organization (system administrators).
 #[utoipa::path(post, path = "/api/admin/orgs", tag = "admin", security(("bearer" = [])), request_body = NewOrg,
     responses((status = 201, body = Org), (status = 403)))]
-pub async fn create_org(State(svc): S, Caller(p): Caller, AppJson(req): AppJson<NewOrg>) -> ApiResult<(StatusCode, Json<Org>)> {
-    Ok((StatusCode::CREATED, Json(Org::from(&svc.create_org(&p, &req.name).await?))))
+pub async fn create_org(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(req): AppJson<NewOrg>,
+) -> ApiResult<(StatusCode, Json<Org>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(Org::from(&svc.create_org(&p, &req.name).await?)),
+    ))
 }
 
 /// Every API key of my organization.
@@ -293,7 +369,11 @@ pub async fn org_keys(State(svc): S, Caller(p): Caller) -> ApiResult<Json<Vec<Ap
 
 /// Revoke any API key of my organization.
 #[utoipa::path(delete, path = "/api/admin/keys/{id}", tag = "admin", security(("bearer" = [])), responses((status = 204, description = "Revoked"), (status = 404)))]
-pub async fn revoke_org_key(State(svc): S, Caller(p): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_org_key(
+    State(svc): S,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     svc.revoke_key(&p, &path_id(&id)?, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -50,13 +50,19 @@ impl Authenticator for AuthService {
 fn install(state: &mut AppState) -> InstallFuture<'_> {
     Box::pin(async move {
         let service = Arc::new(AuthService::open(state).await?);
-        if let Some((username, generated)) = service.bootstrap(state.secrets.as_ref()).await.map_err(|e| e.to_string())? {
+        if let Some((username, generated)) = service
+            .bootstrap(state.secrets.as_ref())
+            .await
+            .map_err(|e| e.to_string())?
+        {
             match generated {
                 // Shown once, on the console of the first start, never logged.
                 Some(password) => println!(
                     "botserver: created administrator `{username}` with password {password} (shown once; change it)"
                 ),
-                None => println!("botserver: created administrator `{username}` with the configured admin-password"),
+                None => println!(
+                    "botserver: created administrator `{username}` with the configured admin-password"
+                ),
             }
         }
         state.auth = service.clone();
@@ -124,7 +130,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or API key").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or API key")
+                    .build(),
+            ),
         );
     }
 }

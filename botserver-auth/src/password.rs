@@ -28,14 +28,20 @@ fn common_passwords() -> &'static HashSet<&'static str> {
 pub fn check_policy(password: &str, username: &str) -> AppResult<()> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err(AppError::bad_request(format!("password must have at least {MIN_LEN} characters")));
+        return Err(AppError::bad_request(format!(
+            "password must have at least {MIN_LEN} characters"
+        )));
     }
     if len > MAX_LEN {
-        return Err(AppError::bad_request(format!("password must have at most {MAX_LEN} characters")));
+        return Err(AppError::bad_request(format!(
+            "password must have at most {MAX_LEN} characters"
+        )));
     }
     let lower = password.to_lowercase();
     if common_passwords().contains(lower.as_str()) {
-        return Err(AppError::bad_request("this password is too common; choose another"));
+        return Err(AppError::bad_request(
+            "this password is too common; choose another",
+        ));
     }
     let mut chars = password.chars();
     let first = chars.next();
@@ -75,7 +81,8 @@ impl Hasher {
     pub fn hash(&self, password: &str) -> AppResult<String> {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| AppError::internal(anyhow::anyhow!("random: {e}")))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::internal(anyhow::anyhow!("salt: {e}")))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| AppError::internal(anyhow::anyhow!("salt: {e}")))?;
         self.argon2()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -85,20 +92,26 @@ impl Hasher {
     /// Whether `password` matches the stored PHC string (its own parameters are used).
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
 
     /// Whether a stored hash uses another algorithm or weaker parameters than today's.
     pub fn needs_rehash(&self, phc: &str) -> bool {
-        let Ok(parsed) = PasswordHash::new(phc) else { return true };
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
         if parsed.algorithm.as_str() != "argon2id" {
             return true;
         }
         match Params::try_from(&parsed) {
             Ok(p) => {
-                p.m_cost() < self.params.m_cost() || p.t_cost() < self.params.t_cost() || p.p_cost() < self.params.p_cost()
+                p.m_cost() < self.params.m_cost()
+                    || p.t_cost() < self.params.t_cost()
+                    || p.p_cost() < self.params.p_cost()
             }
             Err(_) => true,
         }
@@ -141,7 +154,11 @@ mod tests {
 
     #[test]
     fn weaker_hashes_are_flagged_for_rehash() {
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        );
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
         let phc = weak.hash_password(b"whatever pass", &salt).unwrap().to_string();
         let h = hasher();

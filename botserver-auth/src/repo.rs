@@ -107,7 +107,10 @@ pub fn system_org(c: &mut AnyConnection) -> R<Option<OrgRow>> {
 }
 
 pub fn get_org(c: &mut AnyConnection, id: &str) -> R<OrgRow> {
-    Ok(organizations::table.find(id).select(OrgRow::as_select()).first(c)?)
+    Ok(organizations::table
+        .find(id)
+        .select(OrgRow::as_select())
+        .first(c)?)
 }
 
 pub fn list_orgs(c: &mut AnyConnection) -> R<Vec<OrgRow>> {
@@ -120,7 +123,10 @@ pub fn list_orgs(c: &mut AnyConnection) -> R<Vec<OrgRow>> {
 // ----- users -----
 
 pub fn count_users(c: &mut AnyConnection) -> R<i64> {
-    Ok(users::table.filter(users::anonymous.eq(false)).count().get_result(c)?)
+    Ok(users::table
+        .filter(users::anonymous.eq(false))
+        .count()
+        .get_result(c)?)
 }
 
 pub fn insert_user(c: &mut AnyConnection, u: &UserRow) -> R<()> {
@@ -242,14 +248,21 @@ pub fn reserve_attempt(c: &mut AnyConnection, id: &str, now: Secs, window: Secs)
             .find(id)
             .select((users::failed_logins, users::failed_window_start))
             .first(c)?;
-        let (new_count, new_start) = if start > now - window { (count + 1, start) } else { (1, now) };
+        let (new_count, new_start) = if start > now - window {
+            (count + 1, start)
+        } else {
+            (1, now)
+        };
         let swapped = diesel::update(
             users::table
                 .find(id)
                 .filter(users::failed_logins.eq(count))
                 .filter(users::failed_window_start.eq(start)),
         )
-        .set((users::failed_logins.eq(new_count), users::failed_window_start.eq(new_start)))
+        .set((
+            users::failed_logins.eq(new_count),
+            users::failed_window_start.eq(new_start),
+        ))
         .execute(c)?;
         if swapped == 1 {
             return Ok((new_count, new_start));
@@ -336,7 +349,9 @@ pub fn revoke_user_sessions(c: &mut AnyConnection, user: &str, keep: Option<&str
         Some(keep) => diesel::update(base.filter(auth_sessions::id.ne(keep)))
             .set(auth_sessions::revoked_at.eq(now))
             .execute(c)?,
-        None => diesel::update(base).set(auth_sessions::revoked_at.eq(now)).execute(c)?,
+        None => diesel::update(base)
+            .set(auth_sessions::revoked_at.eq(now))
+            .execute(c)?,
     };
     Ok(n)
 }
@@ -446,9 +461,11 @@ pub fn revoke_key(c: &mut AnyConnection, org: &str, user: Option<&str>, id: &str
 /// Records use, at most once a minute per key (a write per request would be waste).
 pub fn touch_key(c: &mut AnyConnection, id: &str, now: Secs) -> R<()> {
     diesel::update(
-        api_keys::table
-            .find(id)
-            .filter(api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(now - 60))),
+        api_keys::table.find(id).filter(
+            api_keys::last_used_at
+                .is_null()
+                .or(api_keys::last_used_at.lt(now - 60)),
+        ),
     )
     .set(api_keys::last_used_at.eq(now))
     .execute(c)?;

@@ -3,7 +3,9 @@
 
 use crate::password::{Hasher, check_policy};
 use crate::repo::{self, ApiKeyRow, OrgRow, RefreshRow, SessionRow, UserChanges, UserRow};
-use crate::tokens::{ACCESS_TYP, API_KEY_PREFIX, Claims, REFRESH_PREFIX, Signer, hash_secret, new_secret, now_secs};
+use crate::tokens::{
+    ACCESS_TYP, API_KEY_PREFIX, Claims, REFRESH_PREFIX, Signer, hash_secret, new_secret, now_secs,
+};
 use botlib::{AppError, AppResult, OrgId, UserId};
 use botstate::auth::{BotGrant, BotRole, Credential, Principal, Role};
 use botstate::config::AuthConfig;
@@ -153,11 +155,18 @@ pub struct KeyRequest {
 }
 
 pub(crate) fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_roles(roles: &[String]) -> AppResult<Vec<Role>> {
-    let mut out = roles.iter().map(|r| Role::parse(r)).collect::<AppResult<Vec<_>>>()?;
+    let mut out = roles
+        .iter()
+        .map(|r| Role::parse(r))
+        .collect::<AppResult<Vec<_>>>()?;
     out.sort();
     out.dedup();
     if out.is_empty() {
@@ -174,16 +183,19 @@ fn parse_grants(grants: &[String]) -> AppResult<Vec<BotGrant>> {
     grants
         .iter()
         .map(|g| {
-            let (bot, role) = g
-                .split_once(':')
-                .ok_or_else(|| AppError::bad_request(format!("bot grant `{g}` must look like bot:admin or bot:user")))?;
+            let (bot, role) = g.split_once(':').ok_or_else(|| {
+                AppError::bad_request(format!("bot grant `{g}` must look like bot:admin or bot:user"))
+            })?;
             check_bot_name(bot)?;
             let role = match role {
                 "admin" => BotRole::Admin,
                 "user" => BotRole::User,
                 other => return Err(AppError::bad_request(format!("unknown bot role `{other}`"))),
             };
-            Ok(BotGrant { bot: bot.to_string(), role })
+            Ok(BotGrant {
+                bot: bot.to_string(),
+                role,
+            })
         })
         .collect()
 }
@@ -191,7 +203,13 @@ fn parse_grants(grants: &[String]) -> AppResult<Vec<BotGrant>> {
 fn grants_text(grants: &[BotGrant]) -> String {
     grants
         .iter()
-        .map(|g| format!("{}:{}", g.bot, if g.role == BotRole::Admin { "admin" } else { "user" }))
+        .map(|g| {
+            format!(
+                "{}:{}",
+                g.bot,
+                if g.role == BotRole::Admin { "admin" } else { "user" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -200,19 +218,28 @@ fn grants_text(grants: &[BotGrant]) -> String {
 pub fn check_bot_name(name: &str) -> AppResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(AppError::bad_request(format!("invalid bot name `{name}`"))) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(format!("invalid bot name `{name}`")))
+    }
 }
 
 /// Usernames: 3 to 64 characters, letters, digits and `. _ - @ +`; compared lowercased.
 pub fn normalize_username(raw: &str) -> AppResult<String> {
     let u = raw.trim().to_lowercase();
     let ok = (3..=64).contains(&u.chars().count())
-        && u.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
     if ok {
         Ok(u)
     } else {
-        Err(AppError::bad_request("username must be 3 to 64 letters, digits or . _ - @ +"))
+        Err(AppError::bad_request(
+            "username must be 3 to 64 letters, digits or . _ - @ +",
+        ))
     }
 }
 
@@ -235,7 +262,9 @@ impl AuthService {
             .await
             .map_err(|e| format!("signing key: {e}"))?;
         if key.expose().len() < 32 {
-            return Err(format!("the `{SIGNING_KEY_SECRET}` secret must be at least 32 characters"));
+            return Err(format!(
+                "the `{SIGNING_KEY_SECRET}` secret must be at least 32 characters"
+            ));
         }
         let config = state.config.auth.clone();
         Ok(AuthService {
@@ -247,15 +276,20 @@ impl AuthService {
         })
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Hasher) -> T + Send + 'static) -> AppResult<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> AppResult<T> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(AppError::internal)
+        tokio::task::spawn_blocking(move || f(&hasher))
+            .await
+            .map_err(AppError::internal)
     }
 
     /// Creates the system organization and the first administrator when the server has no
     /// users. Returns the generated password when one was generated (to print once).
     pub async fn bootstrap(&self, secrets: &dyn SecretStore) -> AppResult<Option<(String, Option<String>)>> {
-        if self.db.run(|c| repo::count_users(c)).await? > 0 {
+        if self.db.run(repo::count_users).await? > 0 {
             return Ok(None);
         }
         let configured = secrets.get(ADMIN_PASSWORD_SECRET).await?;
@@ -265,7 +299,9 @@ impl AuthService {
         };
         let username = normalize_username(&self.config.admin_username)?;
         check_policy(&password, &username)?;
-        let hash = self.blocking(move |h| h.hash(&password).map(|hash| (hash, password))).await??;
+        let hash = self
+            .blocking(move |h| h.hash(&password).map(|hash| (hash, password)))
+            .await??;
         let now = now();
         let user_name = username.clone();
         let created = self
@@ -278,7 +314,12 @@ impl AuthService {
                     let org = match repo::system_org(c)? {
                         Some(org) => org,
                         None => {
-                            let org = OrgRow { id: new_id(), name: "system".into(), is_system: true, created_at: now };
+                            let org = OrgRow {
+                                id: new_id(),
+                                name: "system".into(),
+                                is_system: true,
+                                created_at: now,
+                            };
                             repo::insert_org(c, &org)?;
                             org
                         }
@@ -318,7 +359,8 @@ impl AuthService {
 
     /// Signs in with a username and password.
     pub async fn login(&self, username: &str, password: &str, ip: &str) -> AppResult<TokenPair> {
-        self.limit_ip("login", ip, self.config.login_per_ip_per_minute, 60).await?;
+        self.limit_ip("login", ip, self.config.login_per_ip_per_minute, 60)
+            .await?;
         if password.chars().count() > crate::password::MAX_LEN {
             return Err(AppError::Unauthorized);
         }
@@ -329,24 +371,47 @@ impl AuthService {
         let Some(user) = user else {
             // Unknown accounts spend the same time and lock out the same way, so neither
             // reveals whether an account exists.
-            let count = self.cache.incr(&format!("auth:fail:{}", hash_secret(&username)), 1, Some(Duration::from_secs(3600))).await?;
+            let count = self
+                .cache
+                .incr(
+                    &format!("auth:fail:{}", hash_secret(&username)),
+                    1,
+                    Some(Duration::from_secs(3600)),
+                )
+                .await?;
             if count > max {
-                return Err(AppError::RateLimited { retry_after_secs: 3600 });
+                return Err(AppError::RateLimited {
+                    retry_after_secs: 3600,
+                });
             }
             let pw = password.to_string();
             self.blocking(move |h| h.verify_dummy(&pw)).await?;
             return Err(AppError::Unauthorized);
         };
         let id = user.id.clone();
-        let (count, window_start) = self.db.run(move |c| repo::reserve_attempt(c, &id, now(), HOUR)).await?;
+        let (count, window_start) = self
+            .db
+            .run(move |c| repo::reserve_attempt(c, &id, now(), HOUR))
+            .await?;
         if i64::from(count) > max {
             let retry = (window_start + HOUR - now()).max(1) as u64;
             tracing::warn!(user_id = %user.id, "sign-in refused: too many failed attempts this hour");
-            return Err(AppError::RateLimited { retry_after_secs: retry });
+            return Err(AppError::RateLimited {
+                retry_after_secs: retry,
+            });
         }
         let stored = user.password_hash.clone().unwrap_or_default();
         let pw = password.to_string();
-        let ok = self.blocking(move |h| if stored.is_empty() { h.verify_dummy(&pw); false } else { h.verify(&pw, &stored) }).await?;
+        let ok = self
+            .blocking(move |h| {
+                if stored.is_empty() {
+                    h.verify_dummy(&pw);
+                    false
+                } else {
+                    h.verify(&pw, &stored)
+                }
+            })
+            .await?;
         if !ok || user.disabled {
             return Err(AppError::Unauthorized);
         }
@@ -358,7 +423,9 @@ impl AuthService {
             let pw = password.to_string();
             let hash = self.blocking(move |h| h.hash(&pw)).await??;
             let id = user.id.clone();
-            self.db.run(move |c| repo::set_password_hash(c, &id, &hash, now())).await?;
+            self.db
+                .run(move |c| repo::set_password_hash(c, &id, &hash, now()))
+                .await?;
             tracing::info!(user_id = %user.id, "password rehashed with current parameters");
         }
         self.start_session(&user).await
@@ -370,10 +437,16 @@ impl AuthService {
         }
         let n = self
             .cache
-            .incr(&format!("auth:ip:{what}:{ip}"), 1, Some(Duration::from_secs(window_secs)))
+            .incr(
+                &format!("auth:ip:{what}:{ip}"),
+                1,
+                Some(Duration::from_secs(window_secs)),
+            )
             .await?;
         if n > i64::from(max) {
-            return Err(AppError::RateLimited { retry_after_secs: window_secs });
+            return Err(AppError::RateLimited {
+                retry_after_secs: window_secs,
+            });
         }
         Ok(())
     }
@@ -451,8 +524,12 @@ impl AuthService {
             .db
             .run(move |c| {
                 let now = now();
-                let Some(token) = repo::refresh_by_hash(c, &hash)? else { return Ok(Err("unknown")) };
-                let Some(session) = repo::get_session(c, &token.session_id)? else { return Ok(Err("no session")) };
+                let Some(token) = repo::refresh_by_hash(c, &hash)? else {
+                    return Ok(Err("unknown"));
+                };
+                let Some(session) = repo::get_session(c, &token.session_id)? else {
+                    return Ok(Err("no session"));
+                };
                 if session.revoked_at.is_some() || session.expires_at <= now || token.expires_at <= now {
                     return Ok(Err("expired or revoked"));
                 }
@@ -501,10 +578,14 @@ impl AuthService {
     /// Ends the caller's sign-in session.
     pub async fn logout(&self, p: &Principal) -> AppResult<()> {
         let Credential::Session { session } = &p.credential else {
-            return Err(AppError::bad_request("API keys do not sign out; revoke the key instead"));
+            return Err(AppError::bad_request(
+                "API keys do not sign out; revoke the key instead",
+            ));
         };
         let (user, session) = (p.user.to_string(), session.clone());
-        self.db.run(move |c| repo::revoke_session(c, &user, &session, now())).await?;
+        self.db
+            .run(move |c| repo::revoke_session(c, &user, &session, now()))
+            .await?;
         Ok(())
     }
 
@@ -517,7 +598,11 @@ impl AuthService {
     /// Ends one of the caller's own sessions (someone else's is "not found").
     pub async fn end_session(&self, p: &Principal, id: &str) -> AppResult<()> {
         let (user, id) = (p.user.to_string(), id.to_string());
-        if self.db.run(move |c| repo::revoke_session(c, &user, &id, now())).await? {
+        if self
+            .db
+            .run(move |c| repo::revoke_session(c, &user, &id, now()))
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound)
@@ -571,7 +656,9 @@ impl AuthService {
                 Ok::<_, DbErr>((session, user))
             })
             .await?;
-        let (Some(session), Some(user)) = found else { return Err(AppError::Unauthorized) };
+        let (Some(session), Some(user)) = found else {
+            return Err(AppError::Unauthorized);
+        };
         let live = session.revoked_at.is_none()
             && session.expires_at > now()
             && session.user_id == user.id
@@ -588,14 +675,21 @@ impl AuthService {
         let found = self
             .db
             .run(move |c| {
-                let Some(k) = repo::key_by_hash(c, &hash)? else { return Ok(None) };
+                let Some(k) = repo::key_by_hash(c, &hash)? else {
+                    return Ok(None);
+                };
                 let user = repo::user_by_id(c, &k.user_id)?;
                 repo::touch_key(c, &k.id, now())?;
                 Ok::<_, DbErr>(Some((k, user)))
             })
             .await?;
-        let Some((k, user)) = found else { return Err(AppError::Unauthorized) };
-        let live = k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now()) && !user.disabled && k.org_id == user.org_id;
+        let Some((k, user)) = found else {
+            return Err(AppError::Unauthorized);
+        };
+        let live = k.revoked_at.is_none()
+            && k.expires_at.is_none_or(|e| e > now())
+            && !user.disabled
+            && k.org_id == user.org_id;
         if !live {
             return Err(AppError::Unauthorized);
         }
@@ -603,7 +697,10 @@ impl AuthService {
         let key_roles = parse_roles(&split_list(&k.roles))?;
         principal_of(
             &user,
-            Credential::ApiKey { key: k.id.clone(), bots: split_list(&k.bots) },
+            Credential::ApiKey {
+                key: k.id.clone(),
+                bots: split_list(&k.bots),
+            },
             Some(&key_roles),
         )
     }
@@ -628,7 +725,9 @@ impl AuthService {
         let username = normalize_username(&new.username)?;
         let roles = parse_roles(&new.roles.clone().unwrap_or_else(|| vec!["user".into()]))?;
         if roles.contains(&Role::Anonymous) {
-            return Err(AppError::bad_request("the anonymous role is for chat visitors only"));
+            return Err(AppError::bad_request(
+                "the anonymous role is for chat visitors only",
+            ));
         }
         let grants = parse_grants(&new.bot_grants.clone().unwrap_or_default())?;
         let hash = match new.password.clone() {
@@ -674,20 +773,29 @@ impl AuthService {
         caller.require(Role::Admin)?;
         let org = caller.org.to_string();
         let row = self.db.run(move |c| repo::get_org(c, &org)).await?;
-        if row.is_system { Ok(()) } else { Err(AppError::Forbidden) }
+        if row.is_system {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     /// Users of the caller's organization.
     pub async fn list_users(&self, caller: &Principal, limit: i64, offset: i64) -> AppResult<Vec<User>> {
         let org = caller.org.to_string();
-        let rows = self.db.run(move |c| repo::list_users(c, &org, limit.clamp(1, 500), offset.max(0))).await?;
+        let rows = self
+            .db
+            .run(move |c| repo::list_users(c, &org, limit.clamp(1, 500), offset.max(0)))
+            .await?;
         Ok(rows.iter().map(User::from).collect())
     }
 
     /// One user of the caller's organization.
     pub async fn get_user(&self, caller: &Principal, id: &str) -> AppResult<User> {
         let (org, id) = (caller.org.to_string(), id.to_string());
-        Ok(User::from(&self.db.run(move |c| repo::user_in_org(c, &org, &id)).await?))
+        Ok(User::from(
+            &self.db.run(move |c| repo::user_in_org(c, &org, &id)).await?,
+        ))
     }
 
     /// Changes a user of the caller's organization; disabling ends their sessions.
@@ -695,12 +803,24 @@ impl AuthService {
         let changes = UserChanges {
             display_name: patch.display_name,
             email: patch.email,
-            roles: patch.roles.as_deref().map(parse_roles).transpose()?.map(|r| roles_text(&r)),
-            bot_grants: patch.bot_grants.as_deref().map(parse_grants).transpose()?.map(|g| grants_text(&g)),
+            roles: patch
+                .roles
+                .as_deref()
+                .map(parse_roles)
+                .transpose()?
+                .map(|r| roles_text(&r)),
+            bot_grants: patch
+                .bot_grants
+                .as_deref()
+                .map(parse_grants)
+                .transpose()?
+                .map(|g| grants_text(&g)),
             disabled: patch.disabled,
         };
         if id == caller.user.to_string() && (changes.disabled == Some(true) || changes.roles.is_some()) {
-            return Err(AppError::bad_request("you cannot disable yourself or change your own roles"));
+            return Err(AppError::bad_request(
+                "you cannot disable yourself or change your own roles",
+            ));
         }
         let (org, id) = (caller.org.to_string(), id.to_string());
         let row = self
@@ -767,7 +887,13 @@ impl AuthService {
         let org = caller.org.to_string();
         let is_system = self.require_system_admin(caller).await.is_ok();
         self.db
-            .run(move |c| if is_system { repo::list_orgs(c) } else { Ok(vec![repo::get_org(c, &org)?]) })
+            .run(move |c| {
+                if is_system {
+                    repo::list_orgs(c)
+                } else {
+                    Ok(vec![repo::get_org(c, &org)?])
+                }
+            })
             .await
     }
 
@@ -776,9 +902,16 @@ impl AuthService {
         self.require_system_admin(caller).await?;
         let name = name.trim().to_string();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::bad_request("organization name must be 1 to 100 characters"));
+            return Err(AppError::bad_request(
+                "organization name must be 1 to 100 characters",
+            ));
         }
-        let org = OrgRow { id: new_id(), name, is_system: false, created_at: now() };
+        let org = OrgRow {
+            id: new_id(),
+            name,
+            is_system: false,
+            created_at: now(),
+        };
         let row = org.clone();
         self.db
             .run(move |c| repo::insert_org(c, &row))
@@ -804,7 +937,9 @@ impl AuthService {
             None => caller.roles.clone(),
         };
         if roles.iter().any(|r| !caller.has_role(*r)) {
-            return Err(AppError::bad_request("a key cannot have a role its creator does not have"));
+            return Err(AppError::bad_request(
+                "a key cannot have a role its creator does not have",
+            ));
         }
         for bot in &req.bots {
             check_bot_name(bot)?;
@@ -827,14 +962,20 @@ impl AuthService {
         };
         let r = row.clone();
         self.db.run(move |c| repo::insert_key(c, &r)).await?;
-        Ok(NewApiKey { key, info: ApiKeyInfo::from(&row) })
+        Ok(NewApiKey {
+            key,
+            info: ApiKeyInfo::from(&row),
+        })
     }
 
     /// Keys of the caller (`all_of_org`: every key of the organization, for admins).
     pub async fn list_keys(&self, caller: &Principal, all_of_org: bool) -> AppResult<Vec<ApiKeyInfo>> {
         let org = caller.org.to_string();
         let user = (!all_of_org).then(|| caller.user.to_string());
-        let rows = self.db.run(move |c| repo::list_keys(c, &org, user.as_deref())).await?;
+        let rows = self
+            .db
+            .run(move |c| repo::list_keys(c, &org, user.as_deref()))
+            .await?;
         Ok(rows.iter().map(ApiKeyInfo::from).collect())
     }
 
@@ -843,7 +984,11 @@ impl AuthService {
         let org = caller.org.to_string();
         let user = (!any_of_org).then(|| caller.user.to_string());
         let id = id.to_string();
-        if self.db.run(move |c| repo::revoke_key(c, &org, user.as_deref(), &id, now())).await? {
+        if self
+            .db
+            .run(move |c| repo::revoke_key(c, &org, user.as_deref(), &id, now()))
+            .await?
+        {
             Ok(())
         } else {
             Err(AppError::NotFound)
@@ -853,7 +998,12 @@ impl AuthService {
     // ----- anonymous chat visitors -----
 
     /// Opens (or resumes) an anonymous chat session for `bot`.
-    pub async fn anonymous(&self, bot: &str, ip: &str, resume: Option<(String, String)>) -> AppResult<(UserRow, TokenPair)> {
+    pub async fn anonymous(
+        &self,
+        bot: &str,
+        ip: &str,
+        resume: Option<(String, String)>,
+    ) -> AppResult<(UserRow, TokenPair)> {
         check_bot_name(bot)?;
         if let Some((user_id, session_id)) = resume {
             let found = self
@@ -885,10 +1035,11 @@ impl AuthService {
                 return Ok((u, pair));
             }
         }
-        self.limit_ip("anonymous", ip, self.config.anonymous_per_ip_per_hour, 3600).await?;
+        self.limit_ip("anonymous", ip, self.config.anonymous_per_ip_per_hour, 3600)
+            .await?;
         let org = self
             .db
-            .run(|c| repo::system_org(c))
+            .run(repo::system_org)
             .await?
             .ok_or_else(|| AppError::Unavailable("no system organization yet".into()))?;
         let now = now();
@@ -938,7 +1089,9 @@ mod double_option {
 fn principal_of(user: &UserRow, credential: Credential, limit: Option<&[Role]>) -> AppResult<Principal> {
     let mut roles = parse_roles(&split_list(&user.roles))?;
     if let Some(limit) = limit {
-        roles.retain(|r| limit.contains(r));
+        // Roles are ordered: a key holds its own roles, capped by what the user holds now.
+        let top = roles.iter().copied().max().unwrap_or(Role::Anonymous);
+        roles = limit.iter().copied().filter(|r| *r <= top).collect();
         if roles.is_empty() {
             return Err(AppError::Unauthorized);
         }
@@ -955,5 +1108,7 @@ fn principal_of(user: &UserRow, credential: Credential, limit: Option<&[Role]>) 
 
 /// Parses an id given in a path, as a 404 when malformed (it cannot exist).
 pub fn path_id(raw: &str) -> AppResult<String> {
-    uuid::Uuid::parse_str(raw).map(|u| u.to_string()).map_err(|_| AppError::NotFound)
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| AppError::NotFound)
 }

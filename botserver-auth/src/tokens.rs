@@ -75,7 +75,8 @@ impl Signer {
     pub fn sign(&self, mut claims: Claims) -> AppResult<String> {
         claims.iss = self.issuer.clone();
         claims.aud = self.audience.clone();
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(AppError::internal)
     }
 
     /// Checks signature, algorithm, issuer, audience, times and `typ`. Any failure is 401.

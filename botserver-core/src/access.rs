@@ -130,15 +130,24 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
 /// The credential presented: `Authorization: Bearer …`, else `X-API-Key`, else (for
 /// WebSocket upgrades, where browsers cannot set headers) an `access_token` query value.
-pub fn presented_token<'a>(headers: &'a HeaderMap, method: &Method, query: Option<&'a str>) -> Option<&'a str> {
+pub fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    method: &Method,
+    query: Option<&'a str>,
+) -> Option<&'a str> {
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
     }
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim()).filter(|t| !t.is_empty());
     }
-    let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if *method == Method::GET && upgrade {
         return query?
             .split('&')
@@ -150,7 +159,8 @@ pub fn presented_token<'a>(headers: &'a HeaderMap, method: &Method, query: Optio
 
 fn unauthorized() -> Response {
     let mut r = error_response(&AppError::Unauthorized, None);
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
 }
 
@@ -161,7 +171,8 @@ async fn check_access(access: Access, mut req: Request, next: Next) -> Response 
     let Some(state) = req.extensions().get::<Arc<AppState>>().cloned() else {
         return error_response(&AppError::internal(anyhow::anyhow!("no state in request")), None);
     };
-    let Some(token) = presented_token(req.headers(), req.method(), req.uri().query()).map(str::to_string) else {
+    let Some(token) = presented_token(req.headers(), req.method(), req.uri().query()).map(str::to_string)
+    else {
         return unauthorized();
     };
     match state.auth.authenticate(&token).await {
@@ -207,9 +218,16 @@ mod tests {
         h.insert("x-api-key", HeaderValue::from_static("bk_1"));
         assert_eq!(presented_token(&h, &Method::POST, None), Some("bk_1"));
         let h = HeaderMap::new();
-        assert_eq!(presented_token(&h, &Method::GET, Some("access_token=t")), None, "query only for upgrades");
+        assert_eq!(
+            presented_token(&h, &Method::GET, Some("access_token=t")),
+            None,
+            "query only for upgrades"
+        );
         let mut h = HeaderMap::new();
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert_eq!(presented_token(&h, &Method::GET, Some("a=1&access_token=t")), Some("t"));
+        assert_eq!(
+            presented_token(&h, &Method::GET, Some("a=1&access_token=t")),
+            Some("t")
+        );
     }
 }

@@ -62,7 +62,8 @@ pub fn build_app_with_rules(state: Arc<AppState>, modules: &[&Module]) -> (Route
     });
 
     // Layers wrap what is already there, so the last one added runs first.
-    let app = app.layer(axum::extract::DefaultBodyLimit::disable())
+    let app = app
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(
             usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
         ))

@@ -38,7 +38,9 @@ impl Module {
     pub async fn install_all(state: &mut AppState, modules: &[&Module]) -> Result<(), String> {
         for module in modules {
             if let Some(install) = module.install {
-                install(state).await.map_err(|e| format!("{}: {e}", module.name))?;
+                install(state)
+                    .await
+                    .map_err(|e| format!("{}: {e}", module.name))?;
             }
         }
         Ok(())

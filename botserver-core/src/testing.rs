@@ -64,7 +64,9 @@ impl TestApp {
         adjust(&mut config);
         let sets = Module::migration_sets(modules);
         let mut state = AppState::build(config, &sets).await.expect("state builds");
-        Module::install_all(&mut state, modules).await.expect("modules install");
+        Module::install_all(&mut state, modules)
+            .await
+            .expect("modules install");
         let state = Arc::new(state);
         let (router, rules) = crate::app::build_app_with_rules(state.clone(), modules);
         TestApp {
@@ -107,7 +109,13 @@ impl TestApp {
     }
 
     /// `method path` with a JSON body and a bearer token.
-    pub async fn json_as(&self, token: &str, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
+    pub async fn json_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> TestResponse {
         let req = Request::builder()
             .method(method)
             .uri(path)

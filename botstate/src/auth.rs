@@ -40,7 +40,9 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| AppError::bad_request(format!("unknown role `{s}` (anonymous, user, bot-admin, admin)")))
+            .ok_or_else(|| {
+                AppError::bad_request(format!("unknown role `{s}` (anonymous, user, bot-admin, admin)"))
+            })
     }
 }
 
@@ -140,7 +142,11 @@ impl Principal {
 
     /// Fails with 403 unless the caller holds `role`.
     pub fn require(&self, role: Role) -> AppResult<()> {
-        if self.has_role(role) { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 }
 
@@ -210,7 +216,10 @@ mod tests {
 
     #[test]
     fn bot_admin_needs_a_grant_on_that_bot() {
-        let grant = BotGrant { bot: "sales".into(), role: BotRole::Admin };
+        let grant = BotGrant {
+            bot: "sales".into(),
+            role: BotRole::Admin,
+        };
         let p = principal(vec![Role::BotAdmin], vec![grant], session());
         assert!(p.can_admin_bot("sales"));
         assert!(!p.can_admin_bot("hr"));
@@ -218,7 +227,10 @@ mod tests {
 
     #[test]
     fn api_key_scope_narrows_bots_even_for_admins() {
-        let key = Credential::ApiKey { key: "k".into(), bots: vec!["sales".into()] };
+        let key = Credential::ApiKey {
+            key: "k".into(),
+            bots: vec!["sales".into()],
+        };
         let p = principal(vec![Role::Admin], vec![], key);
         assert!(p.can_admin_bot("sales") && p.can_use_bot("sales"));
         assert!(!p.can_admin_bot("hr") && !p.can_use_bot("hr"));

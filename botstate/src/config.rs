@@ -326,7 +326,10 @@ impl Config {
         }
         let auth = &self.auth;
         if auth.argon2_memory_kib < 19_456 {
-            return Err(ConfigError::key("auth.argon2_memory_kib", "must be at least 19456 (OWASP's floor)"));
+            return Err(ConfigError::key(
+                "auth.argon2_memory_kib",
+                "must be at least 19456 (OWASP's floor)",
+            ));
         }
         if auth.argon2_iterations < 2 {
             return Err(ConfigError::key("auth.argon2_iterations", "must be at least 2"));
@@ -335,7 +338,10 @@ impl Config {
             return Err(ConfigError::key("auth.argon2_parallelism", "must be at least 1"));
         }
         if auth.access_ttl_secs == 0 || auth.access_ttl_secs > 3600 {
-            return Err(ConfigError::key("auth.access_ttl_secs", "must be between 1 and 3600"));
+            return Err(ConfigError::key(
+                "auth.access_ttl_secs",
+                "must be between 1 and 3600",
+            ));
         }
         if auth.admin_username.trim().is_empty() {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));

@@ -10,8 +10,8 @@ use botlib::{AppError, AppResult};
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
-pub use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use diesel_migrations::MigrationHarness;
+pub use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use std::time::Duration;
 
 /// A connection to whichever backend the configuration selected.

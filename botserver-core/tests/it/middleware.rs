@@ -311,5 +311,9 @@ async fn every_route_has_an_access_rule() {
         .find(|r| r.path == "/api/test/private")
         .expect("declared");
     assert_eq!(private.access.to_string(), "user");
-    assert!(app.rules.iter().any(|r| r.path == "/health" && r.access.to_string() == "public"));
+    assert!(
+        app.rules
+            .iter()
+            .any(|r| r.path == "/health" && r.access.to_string() == "public")
+    );
 }

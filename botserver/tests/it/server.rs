@@ -27,7 +27,13 @@ fn starts_on_embedded_defaults_and_stops_cleanly_on_sigint() {
     assert!(dir.path().join("botserver-data/botserver.db").exists());
     assert!(dir.path().join("botserver-data/master.key").exists());
     // The first start creates an administrator and shows its password once.
-    assert!(server.stdout.contains("created administrator `admin` with password"), "{}", server.stdout);
+    assert!(
+        server
+            .stdout
+            .contains("created administrator `admin` with password"),
+        "{}",
+        server.stdout
+    );
     server.signal("-INT");
     let status = server.wait(Duration::from_secs(10));
     assert!(status.success(), "{status:?}\n{}", server.stderr());
@@ -46,7 +52,10 @@ fn restarts_on_the_same_data_directory() {
     assert!(first.wait(Duration::from_secs(10)).success());
     let key = std::fs::read(dir.path().join("botserver-data/master.key")).unwrap();
     let mut second = Server::start(dir.path(), &[]);
-    assert!(!second.stdout.contains("created administrator"), "admin created twice");
+    assert!(
+        !second.stdout.contains("created administrator"),
+        "admin created twice"
+    );
     assert_eq!(second.get("/ready").0, 200);
     second.signal("-TERM");
     assert!(second.wait(Duration::from_secs(10)).success());

@@ -1,0 +1,55 @@
+//! Anonymous chat visitors (`GET /api/auth?bot_name=`).
+
+use crate::support::*;
+use axum::http::StatusCode;
+use botstate::testing::TestDb;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_gets_protocol_ids_and_a_token() {
+    let app = app().await;
+    let r = app.get("/api/auth?bot_name=Sales").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["bot_name"], "sales");
+    assert_eq!(v["bot_id"], botlib::BotId::for_name("sales").to_string());
+    assert_eq!(v["status"], "ok");
+    for k in ["user_id", "session_id", "access_token"] {
+        assert!(v[k].as_str().is_some_and(|s| !s.is_empty()), "{k}");
+    }
+    let token = v["access_token"].as_str().unwrap();
+    let me = app.get_as(token, "/api/auth/me").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["user"]["roles"], serde_json::json!(["anonymous"]));
+    // A visitor is no user: user routes refuse them.
+    assert_eq!(
+        app.get_as(token, "/api/auth/keys").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Resuming with the same ids keeps them.
+    let again = app
+        .get(&format!(
+            "/api/auth?bot_name=sales&user_id={}&session_id={}",
+            v["user_id"].as_str().unwrap(),
+            v["session_id"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(again["user_id"], v["user_id"]);
+    assert_eq!(again["session_id"], v["session_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn visitors_are_bounded_per_address_and_bad_bot_names_refused() {
+    let app = app_on(TestDb::sqlite(), |c| c.auth.anonymous_per_ip_per_hour = 2).await;
+    assert_eq!(app.get("/api/auth?bot_name=a").await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/auth?bot_name=a").await.status, StatusCode::OK);
+    let r = app.get("/api/auth?bot_name=a").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.get("retry-after").is_some());
+    assert_eq!(
+        app.get("/api/auth?bot_name=../etc").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.get("/api/auth").await.status, StatusCode::BAD_REQUEST);
+}
