@@ -216,6 +216,38 @@ pub async fn anonymous(
     }))
 }
 
+/// Start signing in with the configured OpenID provider (redirects there).
+#[utoipa::path(get, path = "/api/auth/oidc/login", tag = "auth",
+    responses((status = 302, description = "To the provider"), (status = 501, description = "No provider configured")))]
+pub async fn oidc_login(State(svc): S) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let url = svc.oidc_begin().await?;
+    Ok((StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response())
+}
+
+/// Where the provider sends the browser back.
+#[derive(Deserialize, IntoParams)]
+pub struct OidcCallback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set by the provider when the user refused or something failed.
+    pub error: Option<String>,
+}
+
+/// Finish an OpenID sign-in: answers the token pair.
+#[utoipa::path(get, path = "/api/auth/oidc/callback", tag = "auth", params(OidcCallback),
+    responses((status = 200, body = TokenPair), (status = 400, description = "Unknown or expired sign-in"),
+              (status = 401, description = "The provider's answer did not check out")))]
+pub async fn oidc_callback(State(svc): S, Query(q): Query<OidcCallback>) -> ApiResult<Json<TokenPair>> {
+    if let Some(error) = q.error {
+        return Err(botlib::AppError::bad_request(format!("the sign-in provider answered: {error}")).into());
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(botlib::AppError::bad_request("code and state are required").into());
+    };
+    Ok(Json(svc.oidc_finish(&code, &state).await?))
+}
+
 // ----- administration -----
 
 /// Paging.

@@ -7,7 +7,9 @@
 //! JWTs signed with a key from the secret manager; refresh tokens and API keys are random
 //! and stored only as hashes.
 
+pub mod cli;
 pub mod handlers;
+pub mod oidc;
 pub mod password;
 pub mod repo;
 pub mod schema;
@@ -85,6 +87,8 @@ pub fn create_router(state: Arc<AppState>) -> Routes {
         .get("/api/auth", Access::Public, anonymous)
         .post("/api/auth/login", Access::Public, login)
         .post("/api/auth/refresh", Access::Public, refresh)
+        .get("/api/auth/oidc/login", Access::Public, oidc_login)
+        .get("/api/auth/oidc/callback", Access::Public, oidc_callback)
         .post("/api/auth/logout", any, logout)
         .get("/api/auth/me", any, me)
         .post("/api/auth/password", user, change_password)
@@ -111,7 +115,7 @@ pub fn create_router(state: Arc<AppState>) -> Routes {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        handlers::anonymous, handlers::login, handlers::refresh, handlers::logout, handlers::me,
+        handlers::anonymous, handlers::login, handlers::refresh, handlers::oidc_login, handlers::oidc_callback, handlers::logout, handlers::me,
         handlers::change_password, handlers::my_sessions, handlers::end_my_session, handlers::my_keys,
         handlers::create_key, handlers::revoke_my_key, handlers::list_users, handlers::create_user,
         handlers::get_user, handlers::update_user, handlers::delete_user, handlers::reset_password,

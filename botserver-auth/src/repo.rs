@@ -34,6 +34,7 @@ pub struct UserRow {
     pub bot_grants: String,
     pub disabled: bool,
     pub anonymous: bool,
+    pub oidc_subject: Option<String>,
     pub failed_logins: i32,
     pub failed_window_start: Secs,
     pub created_at: Secs,
@@ -142,6 +143,7 @@ pub fn insert_user(c: &mut AnyConnection, u: &UserRow) -> R<()> {
             users::bot_grants.eq(&u.bot_grants),
             users::disabled.eq(u.disabled),
             users::anonymous.eq(u.anonymous),
+            users::oidc_subject.eq(&u.oidc_subject),
             users::failed_logins.eq(0),
             users::failed_window_start.eq(0i64),
             users::created_at.eq(u.created_at),
@@ -159,6 +161,24 @@ pub fn user_by_username(c: &mut AnyConnection, username: &str) -> R<Option<UserR
         .select(UserRow::as_select())
         .first(c)
         .optional()?)
+}
+
+/// The user linked to an OpenID subject (`issuer|sub`).
+pub fn user_by_oidc_subject(c: &mut AnyConnection, subject: &str) -> R<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::oidc_subject.eq(subject))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// Whether a username is taken.
+pub fn username_taken(c: &mut AnyConnection, username: &str) -> R<bool> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .count()
+        .get_result::<i64>(c)?
+        > 0)
 }
 
 /// A user by id, only inside `org`.

@@ -21,6 +21,7 @@ diesel::table! {
         bot_grants -> Text,
         disabled -> Bool,
         anonymous -> Bool,
+        oidc_subject -> Nullable<Text>,
         failed_logins -> Integer,
         failed_window_start -> BigInt,
         created_at -> BigInt,

@@ -18,6 +18,8 @@ use utoipa::ToSchema;
 
 /// Name of the secret holding the token signing key.
 pub const SIGNING_KEY_SECRET: &str = "auth-jwt-signing-key";
+/// Name of the secret holding the OpenID client secret.
+pub const OIDC_SECRET: &str = "oidc-client-secret";
 /// Name of the secret holding the first administrator's password.
 pub const ADMIN_PASSWORD_SECRET: &str = "admin-password";
 const HOUR: i64 = 3600;
@@ -32,6 +34,7 @@ pub struct AuthService {
     pub(crate) config: AuthConfig,
     pub(crate) hasher: Hasher,
     pub(crate) signer: Signer,
+    pub(crate) oidc: Option<crate::oidc::Oidc>,
 }
 
 /// A user as the API shows it (never the password hash).
@@ -267,7 +270,20 @@ impl AuthService {
             ));
         }
         let config = state.config.auth.clone();
+        let oidc = match &config.oidc {
+            Some(oidc) => {
+                let secret = state
+                    .secrets
+                    .get(OIDC_SECRET)
+                    .await
+                    .map_err(|e| format!("{OIDC_SECRET}: {e}"))?
+                    .map(|s| s.expose().to_string());
+                Some(crate::oidc::Oidc::new(oidc.clone(), secret).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
         Ok(AuthService {
+            oidc,
             db: state.db.clone(),
             cache: state.cache.clone(),
             hasher: Hasher::new(&config).map_err(|e| e.to_string())?,
@@ -337,6 +353,7 @@ impl AuthService {
                             bot_grants: String::new(),
                             disabled: false,
                             anonymous: false,
+                            oidc_subject: None,
                             failed_logins: 0,
                             failed_window_start: 0,
                             created_at: now,
@@ -749,6 +766,7 @@ impl AuthService {
             bot_grants: grants_text(&grants),
             disabled: false,
             anonymous: false,
+            oidc_subject: None,
             failed_logins: 0,
             failed_window_start: 0,
             created_at: now,
@@ -995,6 +1013,112 @@ impl AuthService {
         }
     }
 
+    // ----- OpenID Connect -----
+
+    fn oidc(&self) -> AppResult<&crate::oidc::Oidc> {
+        self.oidc.as_ref().ok_or(AppError::NotConfigured("oidc"))
+    }
+
+    /// The provider URL that starts an OpenID sign-in.
+    pub async fn oidc_begin(&self) -> AppResult<String> {
+        self.oidc()?.begin(self.cache.as_ref()).await
+    }
+
+    /// Completes an OpenID sign-in: finds the user linked to the provider's subject, or
+    /// creates one, updates their roles from the provider, and opens a session.
+    pub async fn oidc_finish(&self, code: &str, state: &str) -> AppResult<TokenPair> {
+        let oidc = self.oidc()?;
+        let identity = oidc.finish(self.cache.as_ref(), code, state).await?;
+        let cfg = oidc.config().clone();
+        let claim = |name: &str| {
+            identity
+                .claims
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        let roles: Vec<Role> = match identity.claims.get(&cfg.roles_claim) {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .filter_map(|r| Role::parse(r).ok())
+                .collect(),
+            Some(serde_json::Value::String(s)) => {
+                s.split([',', ' ']).filter_map(|r| Role::parse(r).ok()).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut roles: Vec<Role> = roles.into_iter().filter(|r| *r != Role::Anonymous).collect();
+        if roles.is_empty() {
+            roles.push(Role::parse(&cfg.default_role)?);
+        }
+        roles.sort();
+        roles.dedup();
+        let wanted = claim("preferred_username")
+            .or_else(|| claim("email"))
+            .unwrap_or_default();
+        let subject = identity.subject.clone();
+        let (display, email) = (claim("name"), claim("email"));
+        let org_override = cfg.org_id.clone();
+        let roles_text = roles_text(&roles);
+        let now = now();
+        let user = self
+            .db
+            .run(move |c| {
+                c.transaction(|c| {
+                    if let Some(mut user) = repo::user_by_oidc_subject(c, &subject)? {
+                        let changes = UserChanges {
+                            display_name: display.clone(),
+                            email: Some(email.clone()),
+                            roles: Some(roles_text.clone()),
+                            bot_grants: None,
+                            disabled: None,
+                        };
+                        user = repo::update_user(c, &user.org_id.clone(), &user.id.clone(), &changes, now)?;
+                        return Ok::<_, DbErr>(user);
+                    }
+                    let org = match org_override {
+                        Some(org) => repo::get_org(c, &org)?.id,
+                        None => {
+                            repo::system_org(c)?
+                                .ok_or(AppError::Unavailable("no system organization yet".into()))?
+                                .id
+                        }
+                    };
+                    // The provider's name when free and valid, else one derived from the subject:
+                    // never an existing local account (linking by name would hand it over).
+                    let username = match normalize_username(&wanted) {
+                        Ok(u) if !repo::username_taken(c, &u)? => u,
+                        _ => format!("oidc-{}", &hash_secret(&subject)[..16]),
+                    };
+                    let row = UserRow {
+                        id: new_id(),
+                        org_id: org,
+                        display_name: display.clone().unwrap_or_else(|| username.clone()),
+                        username,
+                        email: email.clone(),
+                        password_hash: None,
+                        roles: roles_text.clone(),
+                        bot_grants: String::new(),
+                        disabled: false,
+                        anonymous: false,
+                        oidc_subject: Some(subject.clone()),
+                        failed_logins: 0,
+                        failed_window_start: 0,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    repo::insert_user(c, &row)?;
+                    Ok(row)
+                })
+            })
+            .await?;
+        if user.disabled {
+            return Err(AppError::Unauthorized);
+        }
+        self.start_session(&user).await
+    }
+
     // ----- anonymous chat visitors -----
 
     /// Opens (or resumes) an anonymous chat session for `bot`.
@@ -1055,6 +1179,7 @@ impl AuthService {
             bot_grants: String::new(),
             disabled: false,
             anonymous: true,
+            oidc_subject: None,
             failed_logins: 0,
             failed_window_start: 0,
             created_at: now,

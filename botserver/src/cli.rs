@@ -52,6 +52,50 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Account administration from the console.
+    #[cfg(feature = "auth")]
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `user` subcommands. Passwords are read from standard input with `--password-stdin`
+/// (never from the command line, where other users could see them), or generated and
+/// shown once.
+#[cfg(feature = "auth")]
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user.
+    Create {
+        /// Sign-in name.
+        username: String,
+        /// Role (repeatable): user, bot-admin, admin. Default: user.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Organization id (default: the system organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List every user.
+    List,
+    /// Disable a user and end their sessions.
+    Disable {
+        /// Sign-in name.
+        username: String,
+    },
+    /// Set a new password (clears a lockout, ends sessions).
+    ResetPassword {
+        /// Sign-in name.
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 /// `config` subcommands.

@@ -44,6 +44,8 @@ fn main() -> ExitCode {
                 check(&config, file.as_deref());
                 Ok(())
             }
+            #[cfg(feature = "auth")]
+            Some(Command::User { action }) => user_command(config, action).await,
             Some(Command::Serve) | None => run(config, started).await,
         }
     });
@@ -121,6 +123,50 @@ async fn migrate(config: Config) -> Result<(), String> {
         }
         println!("migrations: {} applied", applied.len());
     }
+    Ok(())
+}
+
+/// `botserver user …`: runs against the database directly (migrating it first).
+#[cfg(feature = "auth")]
+async fn user_command(config: Config, action: cli::UserAction) -> Result<(), String> {
+    use cli::UserAction;
+    let modules = modules::enabled();
+    let mut state = AppState::build(config, &Module::migration_sets(&modules)).await?;
+    Module::install_all(&mut state, &modules).await?;
+    let svc = state
+        .extensions
+        .get::<botserver_auth::AuthService>()
+        .ok_or("the auth domain did not install")?;
+    let read_password = |wanted: bool| -> Result<Option<String>, String> {
+        if !wanted {
+            return Ok(None);
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password: {e}"))?;
+        Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
+    };
+    use botserver_auth::cli as user;
+    let out = match action {
+        UserAction::Create {
+            username,
+            roles,
+            org,
+            password_stdin,
+        } => user::create(&svc, &username, read_password(password_stdin)?, roles, org).await,
+        UserAction::List => user::list(&svc).await,
+        UserAction::Disable { username } => user::disable(&svc, &username).await,
+        UserAction::ResetPassword {
+            username,
+            password_stdin,
+        } => user::reset_password(&svc, &username, read_password(password_stdin)?).await,
+    }
+    .map_err(|e| match e {
+        botlib::AppError::NotFound => "no such user".to_string(),
+        other => other.public_message(),
+    })?;
+    println!("{out}");
     Ok(())
 }
 

@@ -238,6 +238,48 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Argon2id parallelism (at least 1).
     pub argon2_parallelism: u32,
+    /// Sign-in with an OpenID Connect provider; off when absent.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]`: authorization code flow with PKCE against any standard provider. The
+/// client secret is the `oidc-client-secret` secret (`BOTSERVER_SECRET_OIDC_CLIENT_SECRET`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL (its `/.well-known/openid-configuration` is read).
+    pub issuer_url: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// This server's callback, `https://<host>/api/auth/oidc/callback`, as registered.
+    pub redirect_url: String,
+    /// Scopes asked for.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim holding role names (`admin`, `bot-admin`, `user`).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Role of users whose token names none.
+    #[serde(default = "default_role")]
+    pub default_role: String,
+    /// Organization new users join (default: the system organization).
+    #[serde(default)]
+    pub org_id: Option<String>,
+    /// Accept a plain-HTTP issuer (for a provider on loopback in tests only).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+fn default_role() -> String {
+    "user".into()
 }
 
 impl Default for AuthConfig {
@@ -255,6 +297,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            oidc: None,
         }
     }
 }
@@ -342,6 +385,27 @@ impl Config {
                 "auth.access_ttl_secs",
                 "must be between 1 and 3600",
             ));
+        }
+        if let Some(oidc) = &auth.oidc {
+            for (key, value) in [
+                ("auth.oidc.issuer_url", &oidc.issuer_url),
+                ("auth.oidc.redirect_url", &oidc.redirect_url),
+            ] {
+                let url = url::Url::parse(value)
+                    .map_err(|e| ConfigError::key(key, format!("malformed URL: {e}")))?;
+                if url.scheme() != "https" && !(oidc.allow_http && url.scheme() == "http") {
+                    return Err(ConfigError::key(
+                        key,
+                        "must be https (allow_http is for tests on loopback)",
+                    ));
+                }
+            }
+            if oidc.client_id.trim().is_empty() {
+                return Err(ConfigError::key("auth.oidc.client_id", "must not be empty"));
+            }
+            if !oidc.scopes.iter().any(|s| s == "openid") {
+                return Err(ConfigError::key("auth.oidc.scopes", "must include openid"));
+            }
         }
         if auth.admin_username.trim().is_empty() {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));

@@ -127,3 +127,68 @@ fn migrate_applies_once() {
         .unwrap();
     assert!(String::from_utf8_lossy(&second.stdout).contains("nothing to apply"));
 }
+
+#[test]
+fn user_commands_manage_accounts_from_the_console() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let run_user = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = binary();
+        cmd.args(["user"]).args(args).args(["--data-dir", data]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+
+    let out = run_user(
+        &["create", "alice", "--role", "admin", "--password-stdin"],
+        Some("alice-long-password-1\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created user alice"));
+
+    let out = run_user(
+        &["create", "alice", "--password-stdin"],
+        Some("another-long-pass-2\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("taken"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run_user(&["create", "bob", "--password-stdin"], Some("123456789\n"));
+    assert!(!out.status.success(), "a common password was accepted");
+
+    let out = run_user(&["list"], None);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("alice") && list.contains("admin") && list.contains("active"),
+        "{list}"
+    );
+
+    let out = run_user(&["disable", "alice"], None);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&run_user(&["list"], None).stdout).contains("disabled"));
+
+    let out = run_user(&["reset-password", "alice"], None);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("password: "),
+        "generated and shown once"
+    );
+
+    let out = run_user(&["disable", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
+}

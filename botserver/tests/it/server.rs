@@ -107,3 +107,26 @@ fn runs_on_postgres_and_redis_and_stops_cleanly_on_sigterm() {
     let status = server.wait(Duration::from_secs(10));
     assert!(status.success(), "{status:?}\n{}", server.stderr());
 }
+
+#[test]
+fn the_first_administrator_can_sign_in_over_the_real_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[("BOTSERVER_SECRET_ADMIN_PASSWORD", "first-admin-pass-1".into())],
+    );
+    let (status, body) = crate::process::http_post_json(
+        server.addr,
+        "/api/auth/login",
+        r#"{"username":"admin","password":"first-admin-pass-1"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["access_token"].as_str().unwrap().len() > 40);
+    let (status, _) = crate::process::http_post_json(
+        server.addr,
+        "/api/auth/login",
+        r#"{"username":"admin","password":"wrong-password-9"}"#,
+    );
+    assert_eq!(status, 401);
+}

@@ -17,6 +17,7 @@ CREATE TABLE users (
     bot_grants TEXT NOT NULL DEFAULT '',
     disabled BOOLEAN NOT NULL DEFAULT FALSE,
     anonymous BOOLEAN NOT NULL DEFAULT FALSE,
+    oidc_subject TEXT UNIQUE,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     failed_window_start BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
