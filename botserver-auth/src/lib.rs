@@ -57,15 +57,15 @@ fn install(state: &mut AppState) -> InstallFuture<'_> {
             .await
             .map_err(|e| e.to_string())?
         {
-            match generated {
+            botserver_core::announce(&match generated {
                 // Shown once, on the console of the first start, never logged.
-                Some(password) => println!(
+                Some(password) => format!(
                     "botserver: created administrator `{username}` with password {password} (shown once; change it)"
                 ),
-                None => println!(
+                None => format!(
                     "botserver: created administrator `{username}` with the configured admin-password"
                 ),
-            }
+            });
         }
         state.auth = service.clone();
         state.extensions.insert(service);

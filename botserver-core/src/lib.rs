@@ -26,3 +26,11 @@ pub use app::{build_app, build_app_with_rules};
 pub use error::{ApiError, ApiResult, AppJson, RequestId};
 pub use module::{InstallFuture, Module};
 pub use rate_limit::ClientIp;
+
+/// Prints a line for the operator on standard output. A closed or broken stdout (a pipe
+/// whose reader went away) is ignored: a server must not die because nobody listens.
+pub fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}

@@ -96,7 +96,7 @@ async fn run(config: Config, started: Instant) -> Result<(), String> {
         ready_ms = started.elapsed().as_millis() as u64,
         "botserver ready"
     );
-    println!("botserver listening on {scheme}://{addr}");
+    botserver_core::announce(&format!("botserver listening on {scheme}://{addr}"));
     serve::serve(state, app, bound).await
 }
 

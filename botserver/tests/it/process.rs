@@ -19,6 +19,7 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     /// What the server printed up to its listening line.
     pub stdout: String,
 }
@@ -38,7 +39,7 @@ impl Server {
         let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut stderr = child.stderr.take().unwrap();
         let sink = stderr_buf.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut s = String::new();
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf) {
@@ -76,6 +77,7 @@ impl Server {
             child,
             addr,
             stderr: stderr_buf,
+            stderr_reader: Some(stderr_reader),
             stdout: stdout_text,
         }
     }
@@ -97,6 +99,10 @@ impl Server {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // The pipe closes with the process: read stderr to its end.
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(started.elapsed() < limit, "server did not exit within {limit:?}");
