@@ -26,6 +26,9 @@ fn ip(client: Option<axum::Extension<ClientIp>>) -> String {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// An anonymous visitor's access token: its conversation moves to the signed-in user.
+    #[serde(default)]
+    pub anonymous_token: Option<String>,
 }
 
 /// Sign in with a username and password.
@@ -37,7 +40,14 @@ pub async fn login(
     client: Option<axum::Extension<ClientIp>>,
     AppJson(req): AppJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    Ok(Json(svc.login(&req.username, &req.password, &ip(client)).await?))
+    let ip = ip(client);
+    Ok(Json(match &req.anonymous_token {
+        Some(anon) => {
+            svc.login_upgrading(&req.username, &req.password, &ip, anon)
+                .await?
+        }
+        None => svc.login(&req.username, &req.password, &ip).await?,
+    }))
 }
 
 /// Refresh request.

@@ -35,6 +35,7 @@ pub struct UserRow {
     pub disabled: bool,
     pub anonymous: bool,
     pub oidc_subject: Option<String>,
+    pub merged_into: Option<String>,
     pub failed_logins: i32,
     pub failed_window_start: Secs,
     pub created_at: Secs,
@@ -170,6 +171,27 @@ pub fn user_by_oidc_subject(c: &mut AnyConnection, subject: &str) -> R<Option<Us
         .select(UserRow::as_select())
         .first(c)
         .optional()?)
+}
+
+/// Retires an anonymous visitor whose conversation now belongs to `into`; `false` if it
+/// was not a live anonymous visitor.
+pub fn merge_anonymous(c: &mut AnyConnection, anon: &str, into: &str, now: Secs) -> R<bool> {
+    let n = diesel::update(
+        users::table
+            .find(anon)
+            .filter(users::anonymous.eq(true))
+            .filter(users::merged_into.is_null()),
+    )
+    .set((
+        users::merged_into.eq(into),
+        users::disabled.eq(true),
+        users::updated_at.eq(now),
+    ))
+    .execute(c)?;
+    if n == 1 {
+        revoke_user_sessions(c, anon, None, now)?;
+    }
+    Ok(n == 1)
 }
 
 /// Whether a username is taken.

@@ -22,6 +22,7 @@ diesel::table! {
         disabled -> Bool,
         anonymous -> Bool,
         oidc_subject -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
         failed_logins -> Integer,
         failed_window_start -> BigInt,
         created_at -> BigInt,

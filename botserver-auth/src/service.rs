@@ -81,7 +81,22 @@ pub struct TokenPair {
     /// The sign-in session these tokens belong to.
     pub session_id: String,
     pub user: User,
+    /// The anonymous visitor this sign-in took over, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgraded_from: Option<String>,
 }
+
+/// Published on the cache channel [`USER_MERGED_CHANNEL`] when an anonymous visitor signs
+/// in: domains that keep data per user (conversations) move it from `from` to `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMerged {
+    pub from: String,
+    pub to: String,
+    pub org: String,
+}
+
+/// Channel of [`UserMerged`] events.
+pub const USER_MERGED_CHANNEL: &str = "auth:user-merged";
 
 /// A new user.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -354,6 +369,7 @@ impl AuthService {
                             disabled: false,
                             anonymous: false,
                             oidc_subject: None,
+                            merged_into: None,
                             failed_logins: 0,
                             failed_window_start: 0,
                             created_at: now,
@@ -523,6 +539,7 @@ impl AuthService {
             refresh_expires_in: self.config.refresh_ttl_days * 86_400,
             session_id: session.to_string(),
             user: User::from(user),
+            upgraded_from: None,
         })
     }
 
@@ -767,6 +784,7 @@ impl AuthService {
             disabled: false,
             anonymous: false,
             oidc_subject: None,
+            merged_into: None,
             failed_logins: 0,
             failed_window_start: 0,
             created_at: now,
@@ -1103,6 +1121,7 @@ impl AuthService {
                         disabled: false,
                         anonymous: false,
                         oidc_subject: Some(subject.clone()),
+                        merged_into: None,
                         failed_logins: 0,
                         failed_window_start: 0,
                         created_at: now,
@@ -1117,6 +1136,43 @@ impl AuthService {
             return Err(AppError::Unauthorized);
         }
         self.start_session(&user).await
+    }
+
+    /// Signs in and takes over the anonymous visitor behind `anonymous_token`: the visitor
+    /// is retired and a [`UserMerged`] event tells other domains to move its data.
+    pub async fn login_upgrading(
+        &self,
+        username: &str,
+        password: &str,
+        ip: &str,
+        anonymous_token: &str,
+    ) -> AppResult<TokenPair> {
+        let visitor = self
+            .principal(anonymous_token)
+            .await
+            .map_err(|_| AppError::bad_request("the anonymous session is not valid"))?;
+        if visitor.roles != [Role::Anonymous] {
+            return Err(AppError::bad_request("only an anonymous session can be upgraded"));
+        }
+        let mut pair = self.login(username, password, ip).await?;
+        let (from, to) = (visitor.user.to_string(), pair.user.id.clone());
+        let (f, t) = (from.clone(), to.clone());
+        if self
+            .db
+            .run(move |c| repo::merge_anonymous(c, &f, &t, now()))
+            .await?
+        {
+            let event = UserMerged {
+                from: from.clone(),
+                to,
+                org: pair.user.org_id.clone(),
+            };
+            self.cache
+                .publish(USER_MERGED_CHANNEL, &serde_json::to_vec(&event)?)
+                .await?;
+            pair.upgraded_from = Some(from);
+        }
+        Ok(pair)
     }
 
     // ----- anonymous chat visitors -----
@@ -1180,6 +1236,7 @@ impl AuthService {
             disabled: false,
             anonymous: true,
             oidc_subject: None,
+            merged_into: None,
             failed_logins: 0,
             failed_window_start: 0,
             created_at: now,

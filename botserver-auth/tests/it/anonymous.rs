@@ -53,3 +53,51 @@ async fn visitors_are_bounded_per_address_and_bad_bot_names_refused() {
     );
     assert_eq!(app.get("/api/auth").await.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_who_signs_in_is_upgraded_and_other_domains_are_told() {
+    let app = app().await;
+    let admin = admin_token(&app).await;
+    user(&app, &admin, "returning", &["user"], None).await;
+    let visitor = app.get("/api/auth?bot_name=sales").await.json();
+    let anon_token = visitor["access_token"].as_str().unwrap();
+    let mut events = app
+        .state
+        .cache
+        .subscribe(botserver_auth::service::USER_MERGED_CHANNEL)
+        .await
+        .unwrap();
+
+    let r = app
+        .json(
+            axum::http::Method::POST,
+            "/api/auth/login",
+            &serde_json::json!({"username": "returning", "password": USER_PW, "anonymous_token": anon_token}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["upgraded_from"], visitor["user_id"]);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(2), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let event: botserver_auth::service::UserMerged = serde_json::from_slice(&event).unwrap();
+    assert_eq!(event.from, visitor["user_id"].as_str().unwrap());
+    assert_eq!(event.to, r.json()["user"]["id"].as_str().unwrap());
+    // The visitor's own token is retired.
+    assert_eq!(
+        app.get_as(anon_token, "/api/auth/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A signed-in user's token cannot be "upgraded".
+    let user_token = r.json()["access_token"].as_str().unwrap().to_string();
+    let r = app
+        .json(
+            axum::http::Method::POST,
+            "/api/auth/login",
+            &serde_json::json!({"username": "returning", "password": USER_PW, "anonymous_token": user_token}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

@@ -18,6 +18,7 @@ CREATE TABLE users (
     disabled BOOLEAN NOT NULL DEFAULT FALSE,
     anonymous BOOLEAN NOT NULL DEFAULT FALSE,
     oidc_subject TEXT UNIQUE,
+    merged_into TEXT,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     failed_window_start BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
