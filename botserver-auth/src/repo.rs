@@ -42,6 +42,41 @@ pub struct UserRow {
     pub updated_at: Secs,
 }
 
+/// Roles as stored: comma-separated names.
+pub fn roles_text(roles: &[botstate::auth::Role]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
+
+impl UserRow {
+    /// A new active account: a fresh id, no password, no grants, counters at zero.
+    pub fn new(
+        org_id: &str,
+        username: &str,
+        display_name: &str,
+        roles: &[botstate::auth::Role],
+        now: Secs,
+    ) -> Self {
+        UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: org_id.to_string(),
+            username: username.to_string(),
+            display_name: display_name.to_string(),
+            email: None,
+            password_hash: None,
+            roles: roles_text(roles),
+            bot_grants: String::new(),
+            disabled: false,
+            anonymous: false,
+            oidc_subject: None,
+            merged_into: None,
+            failed_logins: 0,
+            failed_window_start: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A sign-in session row.
 #[derive(Clone, Debug, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = auth_sessions)]

@@ -193,9 +193,7 @@ fn parse_roles(roles: &[String]) -> AppResult<Vec<Role>> {
     Ok(out)
 }
 
-fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(Role::as_str).collect::<Vec<_>>().join(",")
-}
+use repo::roles_text;
 
 fn parse_grants(grants: &[String]) -> AppResult<Vec<BotGrant>> {
     grants
@@ -358,22 +356,8 @@ impl AuthService {
                     repo::insert_user(
                         c,
                         &UserRow {
-                            id: new_id(),
-                            org_id: org.id,
-                            username: user_name.clone(),
-                            display_name: "Administrator".into(),
-                            email: None,
                             password_hash: Some(hash.0.clone()),
-                            roles: roles_text(&[Role::Admin]),
-                            bot_grants: String::new(),
-                            disabled: false,
-                            anonymous: false,
-                            oidc_subject: None,
-                            merged_into: None,
-                            failed_logins: 0,
-                            failed_window_start: 0,
-                            created_at: now,
-                            updated_at: now,
+                            ..UserRow::new(&org.id, &user_name, "Administrator", &[Role::Admin], now)
                         },
                     )?;
                     Ok::<_, DbErr>(true)
@@ -772,23 +756,12 @@ impl AuthService {
             None => None,
         };
         let now = now();
+        let display = new.display_name.clone().unwrap_or_else(|| username.clone());
         let row = UserRow {
-            id: new_id(),
-            org_id: org.to_string(),
-            username: username.clone(),
-            display_name: new.display_name.clone().unwrap_or_else(|| username.clone()),
             email: new.email.clone(),
             password_hash: hash,
-            roles: roles_text(&roles),
             bot_grants: grants_text(&grants),
-            disabled: false,
-            anonymous: false,
-            oidc_subject: None,
-            merged_into: None,
-            failed_logins: 0,
-            failed_window_start: 0,
-            created_at: now,
-            updated_at: now,
+            ..UserRow::new(org, &username, &display, &roles, now)
         };
         let (r, org) = (row.clone(), org.to_string());
         self.db
@@ -1078,7 +1051,6 @@ impl AuthService {
         let subject = identity.subject.clone();
         let (display, email) = (claim("name"), claim("email"));
         let org_override = cfg.org_id.clone();
-        let roles_text = roles_text(&roles);
         let now = now();
         let user = self
             .db
@@ -1088,7 +1060,7 @@ impl AuthService {
                         let changes = UserChanges {
                             display_name: display.clone(),
                             email: Some(email.clone()),
-                            roles: Some(roles_text.clone()),
+                            roles: Some(roles_text(&roles)),
                             bot_grants: None,
                             disabled: None,
                         };
@@ -1109,23 +1081,11 @@ impl AuthService {
                         Ok(u) if !repo::username_taken(c, &u)? => u,
                         _ => format!("oidc-{}", &hash_secret(&subject)[..16]),
                     };
+                    let shown = display.clone().unwrap_or_else(|| username.clone());
                     let row = UserRow {
-                        id: new_id(),
-                        org_id: org,
-                        display_name: display.clone().unwrap_or_else(|| username.clone()),
-                        username,
                         email: email.clone(),
-                        password_hash: None,
-                        roles: roles_text.clone(),
-                        bot_grants: String::new(),
-                        disabled: false,
-                        anonymous: false,
                         oidc_subject: Some(subject.clone()),
-                        merged_into: None,
-                        failed_logins: 0,
-                        failed_window_start: 0,
-                        created_at: now,
-                        updated_at: now,
+                        ..UserRow::new(&org, &username, &shown, &roles, now)
                     };
                     repo::insert_user(c, &row)?;
                     Ok(row)
@@ -1223,24 +1183,15 @@ impl AuthService {
             .await?
             .ok_or_else(|| AppError::Unavailable("no system organization yet".into()))?;
         let now = now();
-        let id = new_id();
         let row = UserRow {
-            id: id.clone(),
-            org_id: org.id,
-            username: format!("anon-{id}"),
-            display_name: "Visitor".into(),
-            email: None,
-            password_hash: None,
-            roles: roles_text(&[Role::Anonymous]),
-            bot_grants: String::new(),
-            disabled: false,
             anonymous: true,
-            oidc_subject: None,
-            merged_into: None,
-            failed_logins: 0,
-            failed_window_start: 0,
-            created_at: now,
-            updated_at: now,
+            ..UserRow::new(
+                &org.id,
+                &format!("anon-{}", new_id()),
+                "Visitor",
+                &[Role::Anonymous],
+                now,
+            )
         };
         let r = row.clone();
         self.db.run(move |c| repo::insert_user(c, &r)).await?;

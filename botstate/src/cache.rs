@@ -136,6 +136,26 @@ impl MemoryCache {
         Ok(())
     }
 
+    /// Stores `value` (only when absent or expired, with `only_if_absent`); `true` when
+    /// written.
+    fn write(&self, key: &str, value: &[u8], ttl: Option<Duration>, only_if_absent: bool) -> AppResult<bool> {
+        let now = Instant::now();
+        let mut map = self.entries();
+        let present = map.get(key).is_some_and(|e| e.live(now));
+        if only_if_absent && present {
+            return Ok(false);
+        }
+        if !map.contains_key(key) {
+            self.make_room(&mut map, now)?;
+        }
+        let entry = Entry {
+            value: Bytes::copy_from_slice(value),
+            expires: ttl.map(|t| now + t),
+        };
+        map.insert(key.to_string(), entry);
+        Ok(true)
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding this lock cannot leave an entry half-written, so the map
         // is still consistent and poisoning can be ignored.
@@ -163,36 +183,11 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> AppResult<()> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        if !map.contains_key(key) {
-            self.make_room(&mut map, now)?;
-        }
-        map.insert(
-            key.to_string(),
-            Entry {
-                value: Bytes::copy_from_slice(value),
-                expires: ttl.map(|t| now + t),
-            },
-        );
-        Ok(())
+        self.write(key, value, ttl, false).map(|_| ())
     }
 
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> AppResult<bool> {
-        let now = Instant::now();
-        let mut map = self.entries();
-        if map.get(key).is_some_and(|e| e.live(now)) {
-            return Ok(false);
-        }
-        self.make_room(&mut map, now)?;
-        map.insert(
-            key.to_string(),
-            Entry {
-                value: Bytes::copy_from_slice(value),
-                expires: ttl.map(|t| now + t),
-            },
-        );
-        Ok(true)
+        self.write(key, value, ttl, true)
     }
 
     async fn delete(&self, key: &str) -> AppResult<bool> {
