@@ -2,7 +2,6 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use botstate::testing::TestDb;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_visitor_gets_protocol_ids_and_a_token() {
@@ -41,7 +40,7 @@ async fn a_visitor_gets_protocol_ids_and_a_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn visitors_are_bounded_per_address_and_bad_bot_names_refused() {
-    let app = app_on(TestDb::sqlite(), |c| c.auth.anonymous_per_ip_per_hour = 2).await;
+    let app = app_on(backend(), |c| c.auth.anonymous_per_ip_per_hour = 2).await;
     assert_eq!(app.get("/api/auth?bot_name=a").await.status, StatusCode::OK);
     assert_eq!(app.get("/api/auth?bot_name=a").await.status, StatusCode::OK);
     let r = app.get("/api/auth?bot_name=a").await;

@@ -61,7 +61,7 @@ async fn parallel_failures_are_all_counted_and_the_101st_attempt_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_accounts_lock_out_the_same_way() {
-    let app = app_on(TestDb::sqlite(), |c| c.auth.max_failed_logins_per_hour = 3).await;
+    let app = app_on(backend(), |c| c.auth.max_failed_logins_per_hour = 3).await;
     for _ in 0..3 {
         assert_eq!(
             login(&app, "ghost", "wrong-guess-1234").await.status,
@@ -76,7 +76,7 @@ async fn unknown_accounts_lock_out_the_same_way() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn successful_logins_do_not_use_up_the_budget() {
-    let app = app_on(TestDb::sqlite(), |c| c.auth.max_failed_logins_per_hour = 3).await;
+    let app = app_on(backend(), |c| c.auth.max_failed_logins_per_hour = 3).await;
     for _ in 0..6 {
         login_ok(&app, "admin", ADMIN_PW).await;
     }
@@ -84,7 +84,7 @@ async fn successful_logins_do_not_use_up_the_budget() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_address_is_limited_per_minute() {
-    let app = app_on(TestDb::sqlite(), |c| c.auth.login_per_ip_per_minute = 3).await;
+    let app = app_on(backend(), |c| c.auth.login_per_ip_per_minute = 3).await;
     for _ in 0..3 {
         assert_eq!(
             login(&app, "admin", "nope-nope-nope").await.status,

@@ -175,7 +175,7 @@ async fn a_user_signs_in_through_the_provider_and_gets_mapped_roles() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_account_never_takes_over_a_local_one() {
-    let Some((app, issuer)) = app_with_provider(TestDb::sqlite()).await else {
+    let Some((app, issuer)) = app_with_provider(backend()).await else {
         return;
     };
     // A local "admin" exists; the provider's "admin" must become someone else.
@@ -190,7 +190,7 @@ async fn a_provider_account_never_takes_over_a_local_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_or_stale_callbacks_are_refused() {
-    let Some((app, issuer)) = app_with_provider(TestDb::sqlite()).await else {
+    let Some((app, issuer)) = app_with_provider(backend()).await else {
         return;
     };
     let callback = sign_in_at_provider(&app, &issuer, "erin").await;

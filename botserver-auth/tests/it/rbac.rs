@@ -6,10 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_enforces_its_declared_role() {
-    let app = app_on(botstate::testing::TestDb::sqlite(), |c| {
-        c.auth.anonymous_per_ip_per_hour = 0
-    })
-    .await;
+    let app = app_on(backend(), |c| c.auth.anonymous_per_ip_per_hour = 0).await;
     let admin = admin_token(&app).await;
     user(&app, &admin, "plain-user", &["user"], None).await;
 

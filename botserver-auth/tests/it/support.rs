@@ -19,8 +19,15 @@ pub async fn app_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
     .await
 }
 
+/// The app on PostgreSQL when the tests have one (`.ci/run`'s second pass), else on
+/// SQLite (its first pass): so every test here runs on both backends in CI.
 pub async fn app() -> TestApp {
-    app_on(TestDb::sqlite(), |_| {}).await
+    app_on(backend(), |_| {}).await
+}
+
+/// PostgreSQL when configured, else SQLite.
+pub fn backend() -> TestDb {
+    TestDb::postgres().unwrap_or_else(TestDb::sqlite)
 }
 
 pub async fn login(app: &TestApp, username: &str, password: &str) -> TestResponse {
