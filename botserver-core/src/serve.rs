@@ -90,21 +90,28 @@ pub async fn serve(state: Arc<AppState>, app: Router, bound: Bound) -> Result<()
         ),
     };
     let mut server = server;
-    tokio::select! {
-        finished = &mut server => {
-            // The server stopped on its own: that is an error unless we were shutting down.
-            return match finished {
-                Ok(Ok(())) if state.shutdown.is_cancelled() => Ok(()),
-                Ok(Ok(())) => Err("server stopped unexpectedly".into()),
-                Ok(Err(e)) => Err(format!("server failed: {e}")),
-                Err(e) => Err(format!("server task failed: {e}")),
-            };
-        }
-        _ = state.shutdown.cancelled() => {}
+    // Wait for shutdown, or for the server to stop by itself (an error unless shutdown
+    // began at the same moment: both can be ready together, and draining must happen
+    // either way).
+    let finished_early = tokio::select! {
+        biased;
+        _ = state.shutdown.cancelled() => None,
+        finished = &mut server => Some(finished),
+    };
+    if let Some(finished) = &finished_early
+        && !state.shutdown.is_cancelled()
+    {
+        return match finished {
+            Ok(Ok(())) => Err("server stopped unexpectedly".into()),
+            Ok(Err(e)) => Err(format!("server failed: {e}")),
+            Err(e) => Err(format!("server task failed: {e}")),
+        };
     }
     state.tasks.close();
     let drained = tokio::time::timeout(deadline, async {
-        let _ = server.await;
+        if finished_early.is_none() {
+            let _ = server.await;
+        }
         state.tasks.wait().await;
     })
     .await;
