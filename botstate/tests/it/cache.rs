@@ -28,11 +28,11 @@ async fn values_are_stored_replaced_and_expire() {
         cache.set("k", b"v2", None).await.unwrap();
         assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]), "{b}");
         cache
-            .set("short", b"x", Some(Duration::from_millis(150)))
+            .set("short", b"x", Some(Duration::from_millis(1000)))
             .await
             .unwrap();
         assert!(cache.get("short").await.unwrap().is_some(), "{b}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
         assert_eq!(cache.get("short").await.unwrap(), None, "{b}: did not expire");
         assert!(cache.delete("k").await.unwrap(), "{b}");
         assert!(!cache.delete("k").await.unwrap(), "{b}");
@@ -71,7 +71,9 @@ async fn counters_count_concurrently_and_expire() {
         for _ in 0..50 {
             let c = cache.clone();
             tasks.push(tokio::spawn(async move {
-                c.incr("hits", 1, Some(Duration::from_millis(400))).await.unwrap()
+                c.incr("hits", 1, Some(Duration::from_millis(2000)))
+                    .await
+                    .unwrap()
             }));
         }
         let mut seen = Vec::new();
@@ -84,7 +86,7 @@ async fn counters_count_concurrently_and_expire() {
             (1..=50).collect::<Vec<_>>(),
             "{b}: increments lost or repeated"
         );
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(2300)).await;
         assert_eq!(
             cache.incr("hits", 1, None).await.unwrap(),
             1,
@@ -122,7 +124,7 @@ async fn locks_are_exclusive_owned_and_expire() {
     for cache in backends().await {
         let b = cache.backend();
         let held = cache
-            .try_lock("cron:job1", Duration::from_millis(300))
+            .try_lock("cron:job1", Duration::from_millis(1500))
             .await
             .unwrap()
             .expect("free lock");
@@ -144,7 +146,7 @@ async fn locks_are_exclusive_owned_and_expire() {
         );
         assert!(
             cache
-                .extend_lock(&held, Duration::from_millis(300))
+                .extend_lock(&held, Duration::from_millis(1500))
                 .await
                 .unwrap(),
             "{b}"
@@ -152,11 +154,11 @@ async fn locks_are_exclusive_owned_and_expire() {
         assert!(cache.unlock(&held).await.unwrap(), "{b}");
         assert!(!cache.unlock(&held).await.unwrap(), "{b}");
         let again = cache
-            .try_lock("cron:job1", Duration::from_millis(200))
+            .try_lock("cron:job1", Duration::from_millis(500))
             .await
             .unwrap()
             .expect("released");
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
         assert!(
             !cache.extend_lock(&again, Duration::from_secs(1)).await.unwrap(),
             "{b}: expired lock extended"
