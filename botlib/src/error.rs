@@ -16,6 +16,8 @@ pub enum AppError {
     BadRequest(String),
     /// No valid credentials were presented.
     Unauthorized,
+    /// The password was right; a one-time code is also needed (ask for it and retry).
+    MfaRequired,
     /// Credentials are valid but do not allow this action.
     Forbidden,
     /// The resource does not exist (or the caller may not know it exists).
@@ -66,7 +68,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized | AppError::MfaRequired => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
@@ -84,6 +86,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => "bad_request",
             AppError::Unauthorized => "unauthorized",
+            AppError::MfaRequired => "mfa_required",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
@@ -101,6 +104,7 @@ impl AppError {
         match self {
             AppError::BadRequest(m) | AppError::Conflict(m) => m.clone(),
             AppError::Unauthorized => "authentication required".into(),
+            AppError::MfaRequired => "a one-time code from your authenticator app is required".into(),
             AppError::Forbidden => "not allowed".into(),
             AppError::NotFound => "not found".into(),
             AppError::PayloadTooLarge { limit_bytes } => {
@@ -226,6 +230,7 @@ mod tests {
         let kinds = [
             AppError::BadRequest(String::new()),
             AppError::Unauthorized,
+            AppError::MfaRequired,
             AppError::Forbidden,
             AppError::NotFound,
             AppError::Conflict(String::new()),
@@ -240,7 +245,7 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), kinds.len());
-        for k in &kinds {
+        for k in kinds.iter().filter(|k| !matches!(k, AppError::MfaRequired)) {
             assert_eq!(AppError::code_for_status(k.status()), k.code(), "{k:?}");
         }
     }

@@ -29,6 +29,9 @@ pub struct LoginRequest {
     /// An anonymous visitor's access token: its conversation moves to the signed-in user.
     #[serde(default)]
     pub anonymous_token: Option<String>,
+    /// The one-time code, for accounts that have them on (else 401 `mfa_required`).
+    #[serde(default)]
+    pub otp: Option<String>,
 }
 
 /// Sign in with a username and password.
@@ -41,12 +44,16 @@ pub async fn login(
     AppJson(req): AppJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let ip = ip(client);
+    let otp = req.otp.as_deref();
     Ok(Json(match &req.anonymous_token {
         Some(anon) => {
-            svc.login_upgrading(&req.username, &req.password, &ip, anon)
+            svc.login_upgrading(&req.username, &req.password, otp, &ip, anon)
                 .await?
         }
-        None => svc.login(&req.username, &req.password, &ip).await?,
+        None => {
+            svc.login_with_code(&req.username, &req.password, otp, &ip)
+                .await?
+        }
     }))
 }
 
@@ -256,6 +263,59 @@ pub async fn oidc_callback(State(svc): S, Query(q): Query<OidcCallback>) -> ApiR
         return Err(botlib::AppError::bad_request("code and state are required").into());
     };
     Ok(Json(svc.oidc_finish(&code, &state).await?))
+}
+
+/// A new one-time-code secret, for an authenticator app.
+#[derive(Serialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32, to type in.
+    pub secret: String,
+    /// `otpauth://` URI, to show as a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Start setting up one-time codes (not required until enabled).
+#[utoipa::path(post, path = "/api/auth/mfa/totp/setup", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TotpSetup), (status = 409, description = "Already on")))]
+pub async fn totp_setup(State(svc): S, Caller(p): Caller) -> ApiResult<Json<TotpSetup>> {
+    let (secret, otpauth_uri) = svc.totp_setup(&p).await?;
+    Ok(Json(TotpSetup { secret, otpauth_uri }))
+}
+
+/// A current one-time code.
+#[derive(Deserialize, ToSchema)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+/// Turn one-time codes on (proving the app is set up).
+#[utoipa::path(post, path = "/api/auth/mfa/totp/enable", tag = "auth", security(("bearer" = [])), request_body = TotpCode,
+    responses((status = 204, description = "On"), (status = 400, description = "Wrong code")))]
+pub async fn totp_enable(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(req): AppJson<TotpCode>,
+) -> ApiResult<StatusCode> {
+    svc.totp_enable(&p, &req.code).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The password, to confirm a sensitive change.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordConfirm {
+    pub password: String,
+}
+
+/// Turn one-time codes off.
+#[utoipa::path(post, path = "/api/auth/mfa/totp/disable", tag = "auth", security(("bearer" = [])), request_body = PasswordConfirm,
+    responses((status = 204, description = "Off"), (status = 400, description = "Wrong password")))]
+pub async fn totp_disable(
+    State(svc): S,
+    Caller(p): Caller,
+    AppJson(req): AppJson<PasswordConfirm>,
+) -> ApiResult<StatusCode> {
+    svc.totp_disable(&p, &req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ----- administration -----

@@ -15,6 +15,7 @@ pub mod repo;
 pub mod schema;
 pub mod service;
 pub mod tokens;
+pub mod totp;
 
 use async_trait::async_trait;
 use botlib::AppResult;
@@ -92,6 +93,9 @@ pub fn create_router(state: Arc<AppState>) -> Routes {
         .post("/api/auth/logout", any, logout)
         .get("/api/auth/me", any, me)
         .post("/api/auth/password", user, change_password)
+        .post("/api/auth/mfa/totp/setup", user, totp_setup)
+        .post("/api/auth/mfa/totp/enable", user, totp_enable)
+        .post("/api/auth/mfa/totp/disable", user, totp_disable)
         .get("/api/auth/sessions", any, my_sessions)
         .delete("/api/auth/sessions/{id}", any, end_my_session)
         .get("/api/auth/keys", user, my_keys)
@@ -115,7 +119,7 @@ pub fn create_router(state: Arc<AppState>) -> Routes {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        handlers::anonymous, handlers::login, handlers::refresh, handlers::oidc_login, handlers::oidc_callback, handlers::logout, handlers::me,
+        handlers::anonymous, handlers::login, handlers::refresh, handlers::oidc_login, handlers::oidc_callback, handlers::totp_setup, handlers::totp_enable, handlers::totp_disable, handlers::logout, handlers::me,
         handlers::change_password, handlers::my_sessions, handlers::end_my_session, handlers::my_keys,
         handlers::create_key, handlers::revoke_my_key, handlers::list_users, handlers::create_user,
         handlers::get_user, handlers::update_user, handlers::delete_user, handlers::reset_password,

@@ -2,7 +2,7 @@
 //! something that belongs to an organization takes that organization and filters by it,
 //! so a caller from another tenant gets "not found".
 
-use crate::schema::{api_keys, auth_sessions, organizations, refresh_tokens, users};
+use crate::schema::{api_keys, auth_sessions, organizations, refresh_tokens, user_totp, users};
 use botstate::AnyConnection;
 use botstate::DbErr;
 use diesel::prelude::*;
@@ -345,6 +345,53 @@ pub fn reserve_attempt(c: &mut AnyConnection, id: &str, now: Secs, window: Secs)
             return Ok((new_count, new_start));
         }
     }
+}
+
+/// A user's one-time-code set-up.
+#[derive(Clone, Debug, Queryable, Selectable, PartialEq, Eq)]
+#[diesel(table_name = user_totp)]
+pub struct TotpRow {
+    pub user_id: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub last_step: Secs,
+}
+
+pub fn get_totp(c: &mut AnyConnection, user: &str) -> R<Option<TotpRow>> {
+    Ok(user_totp::table
+        .find(user)
+        .select(TotpRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// Stores (replacing) the encrypted secret and whether codes are required; `None` clears.
+pub fn set_totp(c: &mut AnyConnection, user: &str, secret: Option<&str>, enabled: bool) -> R<()> {
+    c.transaction(|c| {
+        diesel::delete(user_totp::table.find(user)).execute(c)?;
+        if let Some(secret) = secret {
+            diesel::insert_into(user_totp::table)
+                .values((
+                    user_totp::user_id.eq(user),
+                    user_totp::secret.eq(secret),
+                    user_totp::enabled.eq(enabled),
+                    user_totp::last_step.eq(0i64),
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// Records a one-time code's time step as used; `false` if it (or a later one) was used
+/// already, so a code works once.
+pub fn claim_totp_step(c: &mut AnyConnection, user: &str, step: Secs) -> R<bool> {
+    Ok(
+        diesel::update(user_totp::table.find(user).filter(user_totp::last_step.lt(step)))
+            .set(user_totp::last_step.eq(step))
+            .execute(c)?
+            == 1,
+    )
 }
 
 /// Gives back an attempt that turned out to be a success.

@@ -31,6 +31,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_totp (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        last_step -> BigInt,
+    }
+}
+
+diesel::table! {
     auth_sessions (id) {
         id -> Text,
         user_id -> Text,
@@ -72,4 +81,11 @@ diesel::table! {
 diesel::joinable!(users -> organizations (org_id));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(organizations, users, auth_sessions, refresh_tokens, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    user_totp,
+    auth_sessions,
+    refresh_tokens,
+    api_keys
+);

@@ -35,6 +35,7 @@ pub struct AuthService {
     pub(crate) hasher: Hasher,
     pub(crate) signer: Signer,
     pub(crate) oidc: Option<crate::oidc::Oidc>,
+    pub(crate) secrets: Arc<dyn SecretStore>,
 }
 
 /// A user as the API shows it (never the password hash).
@@ -297,6 +298,7 @@ impl AuthService {
         };
         Ok(AuthService {
             oidc,
+            secrets: state.secrets.clone(),
             db: state.db.clone(),
             cache: state.cache.clone(),
             hasher: Hasher::new(&config).map_err(|e| e.to_string())?,
@@ -376,6 +378,17 @@ impl AuthService {
 
     /// Signs in with a username and password.
     pub async fn login(&self, username: &str, password: &str, ip: &str) -> AppResult<TokenPair> {
+        self.login_with_code(username, password, None, ip).await
+    }
+
+    /// Signs in; `otp` is the one-time code of accounts that have one enabled.
+    pub async fn login_with_code(
+        &self,
+        username: &str,
+        password: &str,
+        otp: Option<&str>,
+        ip: &str,
+    ) -> AppResult<TokenPair> {
         self.limit_ip("login", ip, self.config.login_per_ip_per_minute, 60)
             .await?;
         if password.chars().count() > crate::password::MAX_LEN {
@@ -431,6 +444,16 @@ impl AuthService {
             .await?;
         if !ok || user.disabled {
             return Err(AppError::Unauthorized);
+        }
+        let id = user.id.clone();
+        if let Some(totp) = self.db.run(move |c| repo::get_totp(c, &id)).await?
+            && totp.enabled
+        {
+            // The attempt stays counted until the code is right too.
+            let Some(otp) = otp else {
+                return Err(AppError::MfaRequired);
+            };
+            self.check_code(&totp, otp).await?;
         }
         let id = user.id.clone();
         self.db.run(move |c| repo::release_attempt(c, &id)).await?;
@@ -873,6 +896,8 @@ impl AuthService {
                 c.transaction(|c| {
                     repo::set_password_hash(c, &user.id, &hash, now())?;
                     repo::clear_attempts(c, &user.id)?;
+                    // The recovery path for a lost authenticator too.
+                    repo::set_totp(c, &user.id, None, false)?;
                     repo::revoke_user_sessions(c, &user.id, None, now())
                 })
             })
@@ -1004,6 +1029,96 @@ impl AuthService {
         }
     }
 
+    // ----- one-time codes (TOTP) -----
+
+    fn totp_context(user: &str) -> String {
+        format!("totp:{user}")
+    }
+
+    /// Checks a one-time code and uses it up (a code works once).
+    async fn check_code(&self, totp: &repo::TotpRow, otp: &str) -> AppResult<()> {
+        let secret = self
+            .secrets
+            .decrypt(&Self::totp_context(&totp.user_id), &totp.secret)?;
+        let step = crate::totp::matching_step(&secret, otp, now_secs()).ok_or(AppError::Unauthorized)?;
+        let id = totp.user_id.clone();
+        if self
+            .db
+            .run(move |c| repo::claim_totp_step(c, &id, step as i64))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized)
+        }
+    }
+
+    async fn totp_of(&self, p: &Principal) -> AppResult<(UserRow, Option<repo::TotpRow>)> {
+        let id = p.user.to_string();
+        self.db
+            .run(move |c| Ok((repo::user_by_id(c, &id)?, repo::get_totp(c, &id)?)))
+            .await
+    }
+
+    /// Starts setting up a one-time code: a new secret, stored encrypted, not yet required.
+    /// Returns the base32 secret and the `otpauth://` URI for an authenticator app.
+    pub async fn totp_setup(&self, p: &Principal) -> AppResult<(String, String)> {
+        let (user, totp) = self.totp_of(p).await?;
+        if totp.is_some_and(|t| t.enabled) {
+            return Err(AppError::Conflict(
+                "one-time codes are already on; turn them off first".into(),
+            ));
+        }
+        let mut secret = [0u8; 20];
+        getrandom::fill(&mut secret).map_err(|e| AppError::internal(anyhow::anyhow!("random: {e}")))?;
+        let sealed = self.secrets.encrypt(&Self::totp_context(&user.id), &secret)?;
+        let id = user.id.clone();
+        self.db
+            .run(move |c| repo::set_totp(c, &id, Some(&sealed), false))
+            .await?;
+        Ok((
+            crate::totp::base32(&secret),
+            crate::totp::otpauth_uri(&self.config.issuer, &user.username, &secret),
+        ))
+    }
+
+    /// Turns one-time codes on, proving the app is set up with a current code (which is
+    /// then used up).
+    pub async fn totp_enable(&self, p: &Principal, otp: &str) -> AppResult<()> {
+        let (user, totp) = self.totp_of(p).await?;
+        let totp = totp.ok_or(AppError::bad_request("set up one-time codes first"))?;
+        if totp.enabled {
+            return Err(AppError::Conflict("one-time codes are already on".into()));
+        }
+        let secret = self
+            .secrets
+            .decrypt(&Self::totp_context(&user.id), &totp.secret)?;
+        let step = crate::totp::matching_step(&secret, otp, now_secs())
+            .ok_or(AppError::bad_request("that code is not right"))?;
+        self.db
+            .run(move |c| {
+                c.transaction(|c| {
+                    repo::set_totp(c, &user.id, Some(&totp.secret), true)?;
+                    repo::claim_totp_step(c, &user.id, step as i64).map(|_| ())
+                })
+            })
+            .await
+    }
+
+    /// Turns one-time codes off; needs the password.
+    pub async fn totp_disable(&self, p: &Principal, password: &str) -> AppResult<()> {
+        let (user, _) = self.totp_of(p).await?;
+        let stored = user.password_hash.clone().unwrap_or_default();
+        let pw = password.to_string();
+        if !self.blocking(move |h| h.verify(&pw, &stored)).await? {
+            return Err(AppError::bad_request("the password is not right"));
+        }
+        self.db
+            .run(move |c| repo::set_totp(c, &user.id, None, false))
+            .await?;
+        Ok(())
+    }
+
     // ----- OpenID Connect -----
 
     fn oidc(&self) -> AppResult<&crate::oidc::Oidc> {
@@ -1104,6 +1219,7 @@ impl AuthService {
         &self,
         username: &str,
         password: &str,
+        otp: Option<&str>,
         ip: &str,
         anonymous_token: &str,
     ) -> AppResult<TokenPair> {
@@ -1114,7 +1230,7 @@ impl AuthService {
         if visitor.roles != [Role::Anonymous] {
             return Err(AppError::bad_request("only an anonymous session can be upgraded"));
         }
-        let mut pair = self.login(username, password, ip).await?;
+        let mut pair = self.login_with_code(username, password, otp, ip).await?;
         let (from, to) = (visitor.user.to_string(), pair.user.id.clone());
         let (f, t) = (from.clone(), to.clone());
         if self

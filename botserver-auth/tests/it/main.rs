@@ -7,6 +7,7 @@ mod anonymous;
 mod api_keys;
 mod brute_force;
 mod jwt_negative;
+mod mfa;
 mod oidc;
 mod rbac;
 mod sessions;

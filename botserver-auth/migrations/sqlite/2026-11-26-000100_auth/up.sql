@@ -26,6 +26,14 @@ CREATE TABLE users (
 );
 CREATE INDEX users_org ON users (org_id);
 
+-- A second factor: the one-time-code secret (encrypted by the secret manager).
+CREATE TABLE user_totp (
+    user_id TEXT PRIMARY KEY NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL DEFAULT FALSE,
+    last_step BIGINT NOT NULL DEFAULT 0
+);
+
 -- A sign-in session: the family of refresh tokens issued from one login.
 CREATE TABLE auth_sessions (
     id TEXT PRIMARY KEY NOT NULL,
