@@ -181,6 +181,18 @@ impl Lexer {
         true
     }
 
+    /// Whether the previous character ends a value (`x.1` is member access, not `x 0.1`).
+    fn right_after_value(&self) -> bool {
+        let adjacent = self.i > 0 && !matches!(self.chars[self.i - 1], ' ' | '\t' | '\n' | '\r');
+        adjacent
+            && self.out.last().is_some_and(|t| {
+                matches!(
+                    t.tok,
+                    Tok::Word(_) | Tok::Number(_) | Tok::Str(_) | Tok::Op(")") | Tok::Op("]")
+                )
+            })
+    }
+
     fn at_line_start(&self) -> bool {
         self.out.last().is_none_or(|t| t.tok == Tok::Newline)
     }
@@ -217,7 +229,11 @@ impl Lexer {
                     self.bump();
                 }
                 '"' => self.string()?,
-                c if c.is_ascii_digit() || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit())) => {
+                c if c.is_ascii_digit()
+                    || (c == '.'
+                        && self.peek(1).is_some_and(|d| d.is_ascii_digit())
+                        && !self.right_after_value()) =>
+                {
                     self.number()?
                 }
                 c if c.is_alphabetic() || c == '_' => self.word(),

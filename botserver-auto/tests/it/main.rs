@@ -2,6 +2,7 @@
 //! is an error located inside the input.
 
 use botserver_auto::lexer::{Pos, lex};
+use botserver_auto::parse_expr;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -34,6 +35,13 @@ const PIECES: [&str; 24] = [
 ];
 
 fn check(src: &str) {
+    if let Err(e) = parse_expr(src) {
+        let lines = src.split('\n').count() as u32;
+        assert!(
+            e.pos.line >= 1 && e.pos.line <= lines.max(1),
+            "parse error {e} outside {src:?}"
+        );
+    }
     match lex(src) {
         Ok(tokens) => {
             for t in tokens {
@@ -56,7 +64,7 @@ fn check(src: &str) {
 }
 
 #[test]
-fn a_hundred_thousand_generated_and_mutated_inputs_never_panic() {
+fn a_hundred_thousand_generated_and_mutated_inputs_never_panic_the_lexer_or_the_expression_parser() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..100_000 {
         let src = if round % 2 == 0 {
