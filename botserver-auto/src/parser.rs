@@ -84,7 +84,18 @@ impl<'t> Parser<'t> {
             .map_or(Pos { line: 1, col: 1 }, |t| t.pos)
     }
 
-    fn advance(&mut self) -> Option<&'t Token> {
+    /// The cursor's index into the token list.
+    pub fn position(&self) -> usize {
+        self.i
+    }
+
+    /// Moves the cursor to token `i`.
+    pub fn seek(&mut self, i: usize) {
+        self.i = i.min(self.tokens.len());
+    }
+
+    /// Takes the next token.
+    pub fn advance(&mut self) -> Option<&'t Token> {
         let t = self.tokens.get(self.i);
         if t.is_some() {
             self.i += 1;

@@ -2,7 +2,7 @@
 //! is an error located inside the input.
 
 use botserver_auto::lexer::{Pos, lex};
-use botserver_auto::parse_expr;
+use botserver_auto::{parse_expr, parse_script};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);
@@ -35,6 +35,14 @@ const PIECES: [&str; 24] = [
 ];
 
 fn check(src: &str) {
+    if let Err(e) = parse_script(src) {
+        let lines = src.split('\n').count() as u32;
+        assert!(
+            e.pos.line >= 1 && e.pos.line <= lines.max(1),
+            "script error {e} outside {src:?}"
+        );
+        assert!(!e.message.is_empty());
+    }
     if let Err(e) = parse_expr(src) {
         let lines = src.split('\n').count() as u32;
         assert!(
@@ -64,7 +72,7 @@ fn check(src: &str) {
 }
 
 #[test]
-fn a_hundred_thousand_generated_and_mutated_inputs_never_panic_the_lexer_or_the_expression_parser() {
+fn a_hundred_thousand_generated_and_mutated_inputs_never_panic_the_lexer_or_the_parsers() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..100_000 {
         let src = if round % 2 == 0 {
@@ -106,8 +114,9 @@ fn a_hundred_thousand_generated_and_mutated_inputs_never_panic_the_lexer_or_the_
 }
 
 #[test]
-fn every_seed_script_lexes() {
+fn every_seed_script_lexes_and_parses() {
     for seed in SEEDS {
         lex(seed).unwrap_or_else(|e| panic!("{e} in {seed:?}"));
+        parse_script(seed).unwrap_or_else(|e| panic!("{e} in {seed:?}"));
     }
 }
