@@ -120,3 +120,19 @@ fn every_seed_script_lexes_and_parses() {
         parse_script(seed).unwrap_or_else(|e| panic!("{e} in {seed:?}"));
     }
 }
+
+/// The shipped reference is the registry's own rendering; regenerate it with
+/// `UPDATE_REFERENCE=1 cargo test -p botserver-auto` after changing the registry.
+#[test]
+fn the_shipped_language_reference_matches_the_registry() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/keywords.md");
+    let generated = botserver_auto::keywords::reference_markdown();
+    if std::env::var("UPDATE_REFERENCE").is_ok() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        shipped == generated,
+        "docs/keywords.md is out of date: run with UPDATE_REFERENCE=1"
+    );
+}
