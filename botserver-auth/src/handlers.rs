@@ -286,6 +286,8 @@ pub async fn totp_setup(State(svc): S, Caller(p): Caller) -> ApiResult<Json<Totp
 #[derive(Deserialize, ToSchema)]
 pub struct TotpCode {
     pub code: String,
+    /// The account password, confirming the change.
+    pub password: String,
 }
 
 /// Turn one-time codes on (proving the app is set up).
@@ -296,7 +298,7 @@ pub async fn totp_enable(
     Caller(p): Caller,
     AppJson(req): AppJson<TotpCode>,
 ) -> ApiResult<StatusCode> {
-    svc.totp_enable(&p, &req.code).await?;
+    svc.totp_enable(&p, &req.code, &req.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1053,6 +1053,20 @@ impl AuthService {
         }
     }
 
+    /// Re-authentication for sensitive changes.
+    async fn require_password(&self, user: &UserRow, password: &str) -> AppResult<()> {
+        let stored = user.password_hash.clone().unwrap_or_default();
+        let pw = password.to_string();
+        if self
+            .blocking(move |h| !stored.is_empty() && h.verify(&pw, &stored))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::bad_request("the password is not right"))
+        }
+    }
+
     async fn totp_of(&self, p: &Principal) -> AppResult<(UserRow, Option<repo::TotpRow>)> {
         let id = p.user.to_string();
         self.db
@@ -1084,12 +1098,15 @@ impl AuthService {
 
     /// Turns one-time codes on, proving the app is set up with a current code (which is
     /// then used up).
-    pub async fn totp_enable(&self, p: &Principal, otp: &str) -> AppResult<()> {
+    /// The password is asked too, so a stolen access token cannot lock the owner out
+    /// behind a second factor only the thief holds.
+    pub async fn totp_enable(&self, p: &Principal, otp: &str, password: &str) -> AppResult<()> {
         let (user, totp) = self.totp_of(p).await?;
         let totp = totp.ok_or(AppError::bad_request("set up one-time codes first"))?;
         if totp.enabled {
             return Err(AppError::Conflict("one-time codes are already on".into()));
         }
+        self.require_password(&user, password).await?;
         let secret = self
             .secrets
             .decrypt(&Self::totp_context(&user.id), &totp.secret)?;
@@ -1108,11 +1125,7 @@ impl AuthService {
     /// Turns one-time codes off; needs the password.
     pub async fn totp_disable(&self, p: &Principal, password: &str) -> AppResult<()> {
         let (user, _) = self.totp_of(p).await?;
-        let stored = user.password_hash.clone().unwrap_or_default();
-        let pw = password.to_string();
-        if !self.blocking(move |h| h.verify(&pw, &stored)).await? {
-            return Err(AppError::bad_request("the password is not right"));
-        }
+        self.require_password(&user, password).await?;
         self.db
             .run(move |c| repo::set_totp(c, &user.id, None, false))
             .await?;

@@ -44,12 +44,22 @@ async fn a_second_factor_is_set_up_required_used_once_and_reset_by_an_admin() {
     );
     // Not required until enabled with a right code.
     login_ok(&app, "careful", USER_PW).await;
+    // A stolen access token alone cannot turn codes on (that would lock the owner out).
+    let no_password = app
+        .json_as(
+            &token,
+            Method::POST,
+            "/api/auth/mfa/totp/enable",
+            &json!({"code": code(&secret, 0), "password": "not-my-password-1"}),
+        )
+        .await;
+    assert_eq!(no_password.status, StatusCode::BAD_REQUEST);
     let wrong = app
         .json_as(
             &token,
             Method::POST,
             "/api/auth/mfa/totp/enable",
-            &json!({"code": "000000"}),
+            &json!({"code": "000000", "password": USER_PW}),
         )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
@@ -58,7 +68,7 @@ async fn a_second_factor_is_set_up_required_used_once_and_reset_by_an_admin() {
             &token,
             Method::POST,
             "/api/auth/mfa/totp/enable",
-            &json!({"code": code(&secret, 0)}),
+            &json!({"code": code(&secret, 0), "password": USER_PW}),
         )
         .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.text());
@@ -128,7 +138,7 @@ async fn turning_codes_off_needs_the_password() {
         &token,
         Method::POST,
         "/api/auth/mfa/totp/enable",
-        &json!({"code": code(&secret, 0)}),
+        &json!({"code": code(&secret, 0), "password": USER_PW}),
     )
     .await;
     let again = app
