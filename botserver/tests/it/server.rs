@@ -130,3 +130,40 @@ fn the_first_administrator_can_sign_in_over_the_real_socket() {
     );
     assert_eq!(status, 401);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            ("BOTSERVER_LOG_FORMAT", "json".into()),
+            ("BOTSERVER_SECRET_ADMIN_PASSWORD", "json-log-admin-pass-1".into()),
+        ],
+    );
+    let (status, _) = crate::process::http_post_json(
+        server.addr,
+        "/api/auth/login",
+        r#"{"username":"admin","password":"json-log-admin-pass-1"}"#,
+    );
+    assert_eq!(status, 200);
+    server.signal("-TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let stderr = server.stderr();
+    let mut lines = 0;
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        lines += 1;
+    }
+    assert!(lines >= 3, "{stderr}");
+    assert!(
+        stderr.contains("\"request_id\""),
+        "requests are logged with their id: {stderr}"
+    );
+    assert!(
+        !stderr.contains("json-log-admin-pass-1"),
+        "a password reached the logs"
+    );
+    assert!(!stderr.contains("access_token"), "a token reached the logs");
+}
