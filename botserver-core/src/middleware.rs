@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use botlib::AppError;
 use botstate::AppState;
 use http_body_util::BodyExt;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,38 +74,41 @@ pub async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) 
     // Route layers (the access check) reach the state through the request.
     req.extensions_mut().insert(ctx.state.clone());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let operational = is_operational(req.uri().path());
 
     let metrics = &ctx.state.metrics.http;
     metrics.in_flight.inc();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.uri().path());
     let mut response = next.run(req).instrument(span.clone()).await;
     metrics.in_flight.dec();
 
     let status = response.status().as_u16();
-    let route = response
-        .extensions()
-        .get::<RouteName>()
-        .map_or_else(|| "unmatched".to_string(), |r| r.0.clone());
+    let route: Cow<'static, str> = response
+        .extensions_mut()
+        .remove::<RouteName>()
+        .map_or(Cow::Borrowed("unmatched"), |r| Cow::Owned(r.0));
     let elapsed = started.elapsed();
+    // Labels borrow static text where they can: this runs on every request.
+    let method_label = method_label(&method);
     metrics
         .requests
         .get_or_create(&[
-            ("method", method.to_string()),
+            ("method", method_label.clone()),
             ("route", route.clone()),
-            ("status", status.to_string()),
+            ("status", status_label(status)),
         ])
         .inc();
     metrics
         .duration
-        .get_or_create(&[("method", method.to_string()), ("route", route)])
+        .get_or_create(&[("method", method_label), ("route", route)])
         .observe(elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(X_REQUEST_ID, v);
     }
     let _enter = span.enter();
     let ms = elapsed.as_secs_f64() * 1000.0;
-    if is_operational(&path) && status < 400 {
+    if operational && status < 400 {
         tracing::debug!(status, ms, "answered");
     } else if status >= 500 {
         tracing::warn!(status, ms, "answered");
@@ -112,6 +116,51 @@ pub async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) 
         tracing::info!(status, ms, "answered");
     }
     response
+}
+
+fn method_label(m: &axum::http::Method) -> Cow<'static, str> {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match known.iter().position(|k| k == m) {
+        Some(i) => Cow::Borrowed(NAMES[i]),
+        None => Cow::Owned(m.as_str().to_string()),
+    }
+}
+
+fn status_label(status: u16) -> Cow<'static, str> {
+    const COMMON: [(u16, &str); 18] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (409, "409"),
+        (413, "413"),
+        (429, "429"),
+        (500, "500"),
+        (501, "501"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    COMMON
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or_else(|| Cow::Owned(status.to_string()), |(_, s)| Cow::Borrowed(*s))
 }
 
 /// Names the matched route (for metrics labels); installed as a route layer.

@@ -6,12 +6,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::sync::Mutex;
 
-/// Labels of an HTTP request: method, route template and status.
-pub type RequestLabels = [(&'static str, String); 3];
+/// Labels of an HTTP request: method, route template and status (borrowed static text
+/// where possible: they are built on every request).
+pub type RequestLabels = [(&'static str, Cow<'static, str>); 3];
 /// Labels of a latency observation: method and route template.
-pub type RouteLabels = [(&'static str, String); 2];
+pub type RouteLabels = [(&'static str, Cow<'static, str>); 2];
 
 /// Request latency buckets, in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
