@@ -1,7 +1,8 @@
 //! The BASIC dialect bots are written in (shared/spec/basic.md is the contract).
 //!
 //! In progress: this crate holds the lexer and the parser (expressions, statements and the
-//! keyword registry the language reference is generated from). The compiler to Rhai, the
+//! keyword registry the language reference is generated from), and scripts as tools
+//! (JSON Schema, OpenAI and MCP shapes, argument coercion). The compiler to Rhai, the
 //! durable dialog runtime and the keyword services arrive with the rest of issue 4; until
 //! then the crate is not part of the server and owns no route or table.
 
@@ -10,6 +11,7 @@ pub mod keywords;
 pub mod lexer;
 pub mod parser;
 pub mod statements;
+pub mod tools;
 
 pub use lexer::{LexError, Pos, StrPart, Tok, Token, lex};
 pub use parser::{ParseError, parse_expr};
