@@ -144,14 +144,26 @@ impl<'t> Parser<'t> {
 
     /// Parses one expression.
     pub fn expr(&mut self) -> Result<Expr, ParseError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        let pos = self.here();
+        self.nested(pos, Self::or)
+    }
+
+    /// Runs `f` one level deeper, refusing input that nests beyond [`MAX_DEPTH`] (every
+    /// recursive step of the grammar goes through here, so hostile input cannot overflow
+    /// the stack).
+    fn nested<T>(
+        &mut self,
+        pos: Pos,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_DEPTH {
             return Err(ParseError {
-                pos: self.here(),
+                pos,
                 message: format!("expression nests deeper than {MAX_DEPTH} levels"),
             });
         }
-        let result = self.or();
+        self.depth += 1;
+        let result = f(self);
         self.depth -= 1;
         result
     }
@@ -190,17 +202,9 @@ impl<'t> Parser<'t> {
             || self.peek().is_some_and(|t| t.is_op("!"))
         {
             self.i += 1;
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err(ParseError {
-                    pos,
-                    message: format!("expression nests deeper than {MAX_DEPTH} levels"),
-                });
-            }
-            let inner = self.not();
-            self.depth -= 1;
+            let inner = self.nested(pos, Self::not)?;
             return Ok(Expr {
-                kind: ExprKind::Unary(UnOp::Not, Box::new(inner?)),
+                kind: ExprKind::Unary(UnOp::Not, Box::new(inner)),
                 pos,
             });
         }
@@ -299,22 +303,14 @@ impl<'t> Parser<'t> {
     fn unary(&mut self) -> Result<Expr, ParseError> {
         let pos = self.here();
         if self.eat_op("-") {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err(ParseError {
-                    pos,
-                    message: format!("expression nests deeper than {MAX_DEPTH} levels"),
-                });
-            }
-            let inner = self.unary();
-            self.depth -= 1;
+            let inner = self.nested(pos, Self::unary)?;
             return Ok(Expr {
-                kind: ExprKind::Unary(UnOp::Neg, Box::new(inner?)),
+                kind: ExprKind::Unary(UnOp::Neg, Box::new(inner)),
                 pos,
             });
         }
         if self.eat_op("+") {
-            return self.unary();
+            return self.nested(pos, Self::unary);
         }
         self.power()
     }
@@ -323,16 +319,8 @@ impl<'t> Parser<'t> {
         let base = self.postfix()?;
         if self.eat_op("^") {
             // Right-associative, and binds tighter than a unary minus on its left only.
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err(ParseError {
-                    pos: base.pos,
-                    message: format!("expression nests deeper than {MAX_DEPTH} levels"),
-                });
-            }
-            let exponent = self.unary();
-            self.depth -= 1;
-            return Ok(self.binary(BinOp::Pow, base, exponent?));
+            let exponent = self.nested(base.pos, Self::unary)?;
+            return Ok(self.binary(BinOp::Pow, base, exponent));
         }
         Ok(base)
     }
@@ -644,6 +632,8 @@ mod tests {
         assert!(parse_expr(&deep).unwrap_err().message.contains("nests deeper"));
         let negs = format!("{}1", "-".repeat(5000));
         assert!(parse_expr(&negs).unwrap_err().message.contains("nests deeper"));
+        let pluses = format!("{}1", "+".repeat(5000));
+        assert!(parse_expr(&pluses).unwrap_err().message.contains("nests deeper"));
         let pows = format!("2{}", "^2".repeat(5000));
         assert!(parse_expr(&pows).unwrap_err().message.contains("nests deeper"));
         let nots = format!("{}x", "NOT ".repeat(5000));
