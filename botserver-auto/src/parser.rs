@@ -176,22 +176,37 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn or(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
-        while self.eat_word("OR") || self.eat_op("||") {
-            let right = self.and()?;
-            left = self.binary(BinOp::Or, left, right);
+    /// One left-associative level: `next (op next)*`, where an operator is a symbol or a
+    /// word (`AND`, `MOD`) from `ops`.
+    fn left_assoc(
+        &mut self,
+        next: fn(&mut Self) -> Result<Expr, ParseError>,
+        ops: &[(&str, BinOp)],
+    ) -> Result<Expr, ParseError> {
+        let mut left = next(self)?;
+        loop {
+            let Some(op) = ops.iter().find_map(|(text, op)| {
+                let is_word = text.chars().all(|c| c.is_ascii_alphabetic());
+                let hit = if is_word {
+                    self.eat_word(text)
+                } else {
+                    self.eat_op(text)
+                };
+                hit.then_some(*op)
+            }) else {
+                return Ok(left);
+            };
+            let right = next(self)?;
+            left = self.binary(op, left, right);
         }
-        Ok(left)
+    }
+
+    fn or(&mut self) -> Result<Expr, ParseError> {
+        self.left_assoc(Self::and, &[("OR", BinOp::Or), ("||", BinOp::Or)])
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.not()?;
-        while self.eat_word("AND") || self.eat_op("&&") {
-            let right = self.not()?;
-            left = self.binary(BinOp::And, left, right);
-        }
-        Ok(left)
+        self.left_assoc(Self::not, &[("AND", BinOp::And), ("&&", BinOp::And)])
     }
 
     fn not(&mut self) -> Result<Expr, ParseError> {
@@ -260,44 +275,18 @@ impl<'t> Parser<'t> {
     }
 
     fn concat(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.additive()?;
-        while self.eat_op("&") {
-            let right = self.additive()?;
-            left = self.binary(BinOp::Concat, left, right);
-        }
-        Ok(left)
+        self.left_assoc(Self::additive, &[("&", BinOp::Concat)])
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = if self.eat_op("+") {
-                BinOp::Add
-            } else if self.eat_op("-") {
-                BinOp::Sub
-            } else {
-                return Ok(left);
-            };
-            let right = self.multiplicative()?;
-            left = self.binary(op, left, right);
-        }
+        self.left_assoc(Self::multiplicative, &[("+", BinOp::Add), ("-", BinOp::Sub)])
     }
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
-        loop {
-            let op = if self.eat_op("*") {
-                BinOp::Mul
-            } else if self.eat_op("/") {
-                BinOp::Div
-            } else if self.eat_word("MOD") {
-                BinOp::Mod
-            } else {
-                return Ok(left);
-            };
-            let right = self.unary()?;
-            left = self.binary(op, left, right);
-        }
+        self.left_assoc(
+            Self::unary,
+            &[("*", BinOp::Mul), ("/", BinOp::Div), ("MOD", BinOp::Mod)],
+        )
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
