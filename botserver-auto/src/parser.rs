@@ -401,6 +401,14 @@ impl<'t> Parser<'t> {
                     return self.expected("an expression");
                 }
                 self.i += 1;
+                // `ERROR MESSAGE`: the text of the last error ON ERROR RESUME NEXT caught.
+                if upper == "ERROR" && self.peek().is_some_and(|t| t.is_word("MESSAGE")) {
+                    self.i += 1;
+                    return Ok(Expr {
+                        kind: ExprKind::Var("error_message".into()),
+                        pos,
+                    });
+                }
                 match literal {
                     Some(kind) => kind,
                     None if self.eat_op("(") => ExprKind::Call(upper, self.list_until(")")?),
@@ -447,7 +455,7 @@ impl<'t> Parser<'t> {
 }
 
 /// Parses the `${…}` parts of a string literal.
-fn string_segments(parts: &[StrPart]) -> Result<Vec<StrSeg>, ParseError> {
+pub(crate) fn string_segments(parts: &[StrPart]) -> Result<Vec<StrSeg>, ParseError> {
     parts
         .iter()
         .map(|p| match p {

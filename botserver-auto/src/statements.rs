@@ -381,7 +381,12 @@ impl<'t> Script<'t> {
                 return Ok(args);
             }
             if let Some(w) = self.word_at(0)
-                && CONNECTORS.iter().any(|c| c.eq_ignore_ascii_case(w))
+                && (CONNECTORS.iter().any(|c| c.eq_ignore_ascii_case(w))
+                    || (w.eq_ignore_ascii_case("TEXT")
+                        && self
+                            .tokens
+                            .get(self.index() + 1)
+                            .is_some_and(|t| matches!(t.tok, Tok::Str(_)))))
                 && !self
                     .tokens
                     .get(self.index() + 1)

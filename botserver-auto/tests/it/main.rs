@@ -1,6 +1,11 @@
 //! Robustness of the lexer: generated and mutated inputs never panic, and every failure
 //! is an error located inside the input.
 
+mod dialogs;
+mod data;
+mod net;
+mod support;
+
 use botserver_auto::lexer::{Pos, lex};
 use botserver_auto::{parse_expr, parse_script};
 

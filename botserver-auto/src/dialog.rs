@@ -1,0 +1,618 @@
+//! Durable conversations: botstate's `DialogEngine` over the journal runtime.
+//!
+//! A conversation is one `dialog_sessions` row: the script it runs, the content hashes of
+//! the package's scripts when it started (it finishes on that version, even if the files
+//! change), its journal, its session values, and what it waits for. A turn takes the
+//! conversation's cluster lock, loads the row, replays the script against the journal on
+//! a blocking thread, and saves the row; nothing stays in memory between turns.
+
+use crate::package::Package;
+use crate::runtime::hear::{self, HearSpec};
+use crate::runtime::{
+    self, Entry, Limits, Outbound, Outcome, Program, RunCtx, ScriptSource, Services, SessionInfo, SessionState,
+    Suspend,
+};
+use crate::schema::{dialog_scripts as ds, dialog_sessions as dss};
+use async_trait::async_trait;
+use botlib::{AppError, AppResult, BotId};
+use botstate::services::{DialogEngine, OutboundMessage, TurnInput, TurnOutput};
+use botstate::{AnyConnection, Db, DbErr};
+use diesel::prelude::*;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The message a user gets when a script fails (the author gets the details in the log).
+pub const SORRY: &str = "Sorry, something went wrong on my side. Please try again later.";
+
+/// How long a turn may hold a conversation's lock.
+const TURN_LOCK: Duration = Duration::from_secs(60);
+
+/// A conversation row.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = dss)]
+pub struct SessionRow {
+    session_id: String,
+    bot_id: String,
+    user_id: String,
+    script: String,
+    versions: String,
+    status: String,
+    wake_at: Option<i64>,
+    hear: Option<String>,
+    journal: String,
+    state: String,
+    outbox: String,
+    inbox: String,
+    info: String,
+    result: Option<String>,
+    turns: i64,
+    updated_at: i64,
+}
+
+/// What a tool run produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolRun {
+    /// The script's RETURN value.
+    pub result: Json,
+    /// What it TALKed.
+    pub messages: Vec<String>,
+}
+
+/// The dialog engine.
+pub struct Dialogs {
+    services: Arc<Services>,
+    bots: RwLock<HashMap<BotId, Arc<Package>>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The scripts a conversation pinned when it started, fetched by content hash.
+struct Pinned {
+    versions: BTreeMap<String, String>,
+    db: Db,
+}
+
+impl ScriptSource for Pinned {
+    fn program(&self, file: &str) -> Result<Arc<Program>, String> {
+        let want = file.trim_start_matches("./").to_lowercase();
+        let want = if want.ends_with(".bas") { want } else { format!("{want}.bas") };
+        let Some((name, hash)) = self.versions.iter().find(|(k, _)| k.to_lowercase() == want) else {
+            return Err(format!("no script {file} in this bot"));
+        };
+        let mut conn = self.db.get().map_err(|e| e.to_string())?;
+        let src: String = ds::table
+            .filter(ds::hash.eq(hash))
+            .select(ds::source)
+            .first(&mut *conn)
+            .map_err(|e| format!("script {name} (version {hash}) is missing: {e}"))?;
+        runtime::program(name, &src).map_err(|e| e.to_string())
+    }
+}
+
+impl Dialogs {
+    /// An engine over the server's services.
+    pub fn new(services: Arc<Services>) -> Dialogs {
+        Dialogs {
+            services,
+            bots: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The services scripts reach.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Makes a package the current version of its bot: stores its sources by hash (so
+    /// conversations can finish on them), defines its tables and hands its schedules and
+    /// hooks to the scheduler. Returns the bot's id.
+    pub async fn install(&self, package: Package) -> AppResult<BotId> {
+        let bot = BotId::for_name(&package.name);
+        let rows: Vec<(String, String, String)> = package
+            .programs
+            .iter()
+            .map(|(file, p)| (p.hash.clone(), file.clone(), package.sources[file].clone()))
+            .collect();
+        self.services
+            .state
+            .db
+            .run(move |c| store_sources(c, &rows))
+            .await?;
+        let tables: Vec<crate::compile::TableBlock> = package
+            .programs
+            .values()
+            .flat_map(|p| p.compiled.tables.clone())
+            .collect();
+        if !tables.is_empty() {
+            let bot_uuid = bot;
+            self.services
+                .state
+                .db
+                .run(move |c| crate::runtime::define_tables(c, bot_uuid, &tables).map_err(|e| DbErr::App(AppError::BadRequest(e))))
+                .await?;
+        }
+        let jobs = crate::hooks::jobs(bot, &package);
+        if let Err(e) = self.services.state.scheduler.sync_bot_jobs(bot, jobs.clone()).await {
+            if !jobs.is_empty() {
+                tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
+            }
+        }
+        self.bots.write().expect("bots").insert(bot, Arc::new(package));
+        Ok(bot)
+    }
+
+    /// The current package of a bot.
+    pub fn package(&self, bot: BotId) -> Option<Arc<Package>> {
+        self.bots.read().expect("bots").get(&bot).cloned()
+    }
+
+    /// Starts (or continues) a conversation. `message` is `None` to start.
+    pub async fn turn(&self, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+        let cache = self.services.state.cache.clone();
+        let lock_name = format!("dialog:{}", info.session_id);
+        let mut lock = None;
+        for _ in 0..100 {
+            if let Some(l) = cache.try_lock(&lock_name, TURN_LOCK).await? {
+                lock = Some(l);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let Some(lock) = lock else {
+            return Err(AppError::Conflict("this conversation is busy with another turn".into()));
+        };
+        let r = self.turn_locked(info, message).await;
+        let _ = cache.unlock(&lock).await;
+        r
+    }
+
+    async fn turn_locked(&self, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+        let db = self.services.state.db.clone();
+        let sid = info.session_id.clone();
+        let row: Option<SessionRow> = db
+            .run(move |c| {
+                dss::table
+                    .find(&sid)
+                    .select(SessionRow::as_select())
+                    .first(c)
+                    .optional()
+                    .map_err(DbErr::from)
+            })
+            .await?;
+        let mut row = match row {
+            Some(r) => r,
+            None => {
+                let Some(pkg) = self.package(info.bot_id) else {
+                    return Err(AppError::NotFound);
+                };
+                let script = "start.bas".to_string();
+                if pkg.program(&script).is_none() {
+                    return Err(AppError::BadRequest(format!("bot {} has no start.bas that compiles", pkg.name)));
+                }
+                let versions: BTreeMap<String, String> =
+                    pkg.programs.iter().map(|(f, p)| (f.clone(), p.hash.clone())).collect();
+                let row = SessionRow {
+                    session_id: info.session_id.clone(),
+                    bot_id: info.bot_id.to_string(),
+                    user_id: info.user_id.clone(),
+                    script,
+                    versions: serde_json::to_string(&versions).expect("json"),
+                    status: "new".into(),
+                    wake_at: None,
+                    hear: None,
+                    journal: "[]".into(),
+                    state: "{}".into(),
+                    outbox: "[]".into(),
+                    inbox: "[]".into(),
+                    info: serde_json::to_string(&info).expect("json"),
+                    result: None,
+                    turns: 0,
+                    updated_at: now_ms(),
+                };
+                let r2 = row.clone();
+                db.run(move |c| {
+                    diesel::insert_into(dss::table).values(&r2).execute(c).map_err(DbErr::from)
+                })
+                .await?;
+                // The start turn runs first; a message that came with it waits in the inbox.
+                let mut row = row;
+                if let Some(m) = message {
+                    row.inbox = serde_json::to_string(&vec![m]).expect("json");
+                }
+                return self.replay(row).await;
+            }
+        };
+        let mut journal: Vec<Entry> = parse(&row.journal);
+        match (row.status.as_str(), message) {
+            ("hear", Some(msg)) => {
+                let mut spec: HearSpec = row.hear.as_deref().map(|h| parse_str(h)).unwrap_or_else(|| HearSpec {
+                    ty: "TEXT".into(),
+                    options: vec![],
+                    default: Json::Null,
+                    tries: 0,
+                });
+                match hear::accept(&spec, &msg) {
+                    Ok(value) => journal.push(Entry {
+                        k: "HEAR".into(),
+                        v: value,
+                        e: None,
+                    }),
+                    Err(ask) => {
+                        spec.tries += 1;
+                        if spec.tries >= hear::MAX_TRIES {
+                            journal.push(Entry {
+                                k: "HEAR".into(),
+                                v: Json::Null,
+                                e: Some(format!("no valid answer after {} tries", hear::MAX_TRIES)),
+                            });
+                        } else {
+                            row.hear = Some(serde_json::to_string(&spec).expect("json"));
+                            let suggestions = menu_buttons(&spec);
+                            return self
+                                .save_only(
+                                    row,
+                                    TurnOutput {
+                                        messages: vec![OutboundMessage {
+                                            content: ask,
+                                            suggestions,
+                                        }],
+                                        waiting_for_input: true,
+                                    },
+                                )
+                                .await;
+                        }
+                    }
+                }
+            }
+            ("wait", msg) => {
+                if let Some(m) = msg {
+                    let mut inbox: Vec<String> = parse(&row.inbox);
+                    inbox.push(m);
+                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                }
+                if row.wake_at.is_some_and(|w| w > now_ms()) {
+                    return self
+                        .save_only(
+                            row,
+                            TurnOutput {
+                                messages: vec![],
+                                waiting_for_input: false,
+                            },
+                        )
+                        .await;
+                }
+            }
+            ("hear", None) | ("new", _) => {}
+            (_, msg) => {
+                // The script has ended: later messages are the chat layer's (LLM, KB).
+                let _ = msg;
+                return Ok(TurnOutput::default());
+            }
+        }
+        row.journal = serde_json::to_string(&journal).expect("json");
+        self.replay(row).await
+    }
+
+    async fn save_only(&self, mut row: SessionRow, out: TurnOutput) -> AppResult<TurnOutput> {
+        row.updated_at = now_ms();
+        let db = self.services.state.db.clone();
+        db.run(move |c| {
+            diesel::update(dss::table.find(row.session_id.clone()))
+                .set(&row)
+                .execute(c)
+                .map_err(DbErr::from)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Replays the conversation's script against its journal and saves where it stopped.
+    async fn replay(&self, mut row: SessionRow) -> AppResult<TurnOutput> {
+        let versions: BTreeMap<String, String> = parse_str(&row.versions);
+        let pinned = Arc::new(Pinned {
+            versions,
+            db: self.services.state.db.clone(),
+        });
+        let info: SessionInfo = parse_req(&row.info)?;
+        let config = self
+            .package(info.bot_id)
+            .map(|p| Arc::new(p.config.clone()))
+            .unwrap_or_default();
+        let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
+        let journal: Vec<Entry> = parse(&row.journal);
+        let pending_outbox: Vec<Outbound> = parse(&row.outbox);
+        let inbox: VecDeque<String> = parse::<Vec<String>>(&row.inbox).into();
+        let db = self.services.state.db.clone();
+        let sid = row.session_id.clone();
+        let checkpoint = Box::new(move |j: &[Entry], out: &[Outbound]| -> Result<(), String> {
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            diesel::update(dss::table.find(&sid))
+                .set((
+                    dss::journal.eq(serde_json::to_string(j).expect("json")),
+                    dss::outbox.eq(serde_json::to_string(out).expect("json")),
+                ))
+                .execute(&mut *conn)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        let script = row.script.clone();
+        let ctx = RunCtx {
+            services: self.services.clone(),
+            session: info.clone(),
+            state: SessionState::default(),
+            journal,
+            cursor: 0,
+            inbox,
+            out: pending_outbox,
+            log: Vec::new(),
+            suspend: None,
+            limits,
+            http_calls: 0,
+            http_bytes: 0,
+            scripts: pinned.clone(),
+            config: config.clone(),
+            started: std::time::Instant::now(),
+            depth: 0,
+            checkpoint: Some(checkpoint),
+            clock: None,
+        };
+        let (outcome, ctx) = tokio::task::spawn_blocking(move || {
+            let program = match pinned.program(&script) {
+                Ok(p) => p,
+                Err(e) => {
+                    return (
+                        Outcome::Failed(runtime::ScriptError {
+                            file: script,
+                            line: 0,
+                            message: e,
+                            limit: false,
+                        }),
+                        ctx,
+                    );
+                }
+            };
+            let vars = runtime::config_vars(&config);
+            runtime::run(&program, vars, ctx)
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("dialog turn panicked: {e}")))?;
+        let mut messages: Vec<OutboundMessage> = ctx
+            .out
+            .iter()
+            .map(|o| OutboundMessage {
+                content: o.content.clone(),
+                suggestions: o.suggestions.clone(),
+            })
+            .collect();
+        for line in &ctx.log {
+            tracing::info!(bot = %info.bot_name, session = %info.session_id, "PRINT {line}");
+        }
+        let mut waiting = false;
+        row.hear = None;
+        row.wake_at = None;
+        match outcome {
+            Outcome::Suspended(Suspend::Hear { spec }) => {
+                row.status = "hear".into();
+                row.hear = Some(serde_json::to_string(&spec).expect("json"));
+                waiting = true;
+            }
+            Outcome::Suspended(Suspend::Wait { until_ms }) => {
+                row.status = "wait".into();
+                row.wake_at = Some(until_ms);
+            }
+            Outcome::Done(v) => {
+                row.status = "done".into();
+                row.result = Some(v.to_string());
+            }
+            Outcome::Failed(e) => {
+                tracing::warn!(bot = %info.bot_name, session = %info.session_id, error = %e, "script failed");
+                row.status = "error".into();
+                row.result = Some(serde_json::json!({ "error": e.to_string(), "limit": e.limit }).to_string());
+                messages.push(OutboundMessage {
+                    content: SORRY.into(),
+                    suggestions: vec![],
+                });
+            }
+        }
+        row.journal = serde_json::to_string(&ctx.journal).expect("json");
+        row.state = serde_json::to_string(&ctx.state).expect("json");
+        row.inbox = serde_json::to_string(&ctx.inbox).expect("json");
+        row.outbox = "[]".into();
+        row.turns += 1;
+        self.save_only(
+            row,
+            TurnOutput {
+                messages,
+                waiting_for_input: waiting,
+            },
+        )
+        .await
+    }
+
+    /// Conversations whose WAIT is over, resumed; each with what it produced.
+    pub async fn wake_due(&self) -> AppResult<Vec<(String, TurnOutput)>> {
+        let now = now_ms();
+        let due: Vec<(String, String)> = self
+            .services
+            .state
+            .db
+            .run(move |c| {
+                dss::table
+                    .filter(dss::status.eq("wait"))
+                    .filter(dss::wake_at.le(now))
+                    .select((dss::session_id, dss::info))
+                    .limit(100)
+                    .load(c)
+                    .map_err(DbErr::from)
+            })
+            .await?;
+        let mut out = Vec::new();
+        for (sid, info) in due {
+            let info: SessionInfo = parse_req(&info)?;
+            out.push((sid, self.turn(info, None).await?));
+        }
+        Ok(out)
+    }
+
+    /// A conversation's status (`hear`, `wait`, `done`, `error`) and its result (the
+    /// RETURN value, or `{error, limit}`).
+    pub async fn outcome(&self, session_id: &str) -> AppResult<Option<(String, Option<Json>)>> {
+        let sid = session_id.to_string();
+        let r: Option<(String, Option<String>)> = self
+            .services
+            .state
+            .db
+            .run(move |c| {
+                dss::table
+                    .find(&sid)
+                    .select((dss::status, dss::result))
+                    .first(c)
+                    .optional()
+                    .map_err(DbErr::from)
+            })
+            .await?;
+        Ok(r.map(|(s, res)| (s, res.and_then(|r| serde_json::from_str(&r).ok()))))
+    }
+
+    /// The saved session values of a conversation (tools, suggestions, contexts…).
+    pub async fn session_state(&self, session_id: &str) -> AppResult<Option<SessionState>> {
+        let sid = session_id.to_string();
+        let s: Option<String> = self
+            .services
+            .state
+            .db
+            .run(move |c| {
+                dss::table
+                    .find(&sid)
+                    .select(dss::state)
+                    .first(c)
+                    .optional()
+                    .map_err(DbErr::from)
+            })
+            .await?;
+        Ok(s.map(|s| parse_str(&s)))
+    }
+
+    /// Runs a tool of a bot with arguments from a model or a person: validated against its
+    /// schema, bound as variables; returns its RETURN value and what it TALKed.
+    pub async fn run_tool(&self, info: SessionInfo, tool: &str, args: &Json) -> AppResult<ToolRun> {
+        let pkg = self.package(info.bot_id).ok_or(AppError::NotFound)?;
+        let program = pkg
+            .program(tool)
+            .cloned()
+            .ok_or_else(|| AppError::BadRequest(format!("no tool {tool}")))?;
+        let spec = program
+            .compiled
+            .tool
+            .clone()
+            .ok_or_else(|| AppError::BadRequest(format!("{tool} is not a tool")))?;
+        let coerced = spec.coerce(args).map_err(AppError::BadRequest)?;
+        let config = Arc::new(pkg.config.clone());
+        let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
+        let mut vars = runtime::config_vars(&config);
+        for p in &spec.params {
+            let value = coerced.get(&p.name).cloned().unwrap_or(Json::Null);
+            vars.insert(format!("v_{}", p.name.to_lowercase()).into(), runtime::values::from_json(&value));
+        }
+        let ctx = RunCtx {
+            services: self.services.clone(),
+            session: info,
+            state: SessionState::default(),
+            journal: Vec::new(),
+            cursor: 0,
+            inbox: VecDeque::new(),
+            out: Vec::new(),
+            log: Vec::new(),
+            suspend: None,
+            limits,
+            http_calls: 0,
+            http_bytes: 0,
+            scripts: pkg.clone(),
+            config,
+            started: std::time::Instant::now(),
+            depth: 0,
+            checkpoint: None,
+            clock: None,
+        };
+        let (outcome, ctx) = tokio::task::spawn_blocking(move || runtime::run(&program, vars, ctx))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("tool run panicked: {e}")))?;
+        let messages = ctx.out.into_iter().map(|o| o.content).collect();
+        match outcome {
+            Outcome::Done(result) => Ok(ToolRun { result, messages }),
+            Outcome::Suspended(_) => Err(AppError::BadRequest(format!(
+                "{tool} waits for the user (HEAR/WAIT): start it from a suggestion as a dialog instead"
+            ))),
+            Outcome::Failed(e) => Err(AppError::BadRequest(e.to_string())),
+        }
+    }
+}
+
+fn menu_buttons(spec: &HearSpec) -> Vec<botlib::protocol::Suggestion> {
+    spec.options
+        .iter()
+        .map(|o| botlib::protocol::Suggestion {
+            text: o.clone(),
+            context: Some(o.clone()),
+            action: Some("text".into()),
+        })
+        .collect()
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn parse_req<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
+    serde_json::from_str(s).map_err(|e| AppError::Internal(anyhow::anyhow!("stored conversation is unreadable: {e}")))
+}
+
+fn parse_str<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    parse(s)
+}
+
+fn store_sources(c: &mut AnyConnection, rows: &[(String, String, String)]) -> Result<(), DbErr> {
+    let now = now_ms();
+    for (hash, file, source) in rows {
+        let exists: i64 = ds::table
+            .filter(ds::hash.eq(hash))
+            .count()
+            .get_result(c)
+            .map_err(DbErr::from)?;
+        if exists == 0 {
+            diesel::insert_into(ds::table)
+                .values((
+                    ds::hash.eq(hash),
+                    ds::file.eq(file),
+                    ds::source.eq(source),
+                    ds::created_at.eq(now),
+                ))
+                .execute(c)
+                .map_err(DbErr::from)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl DialogEngine for Dialogs {
+    async fn run_turn(&self, input: TurnInput) -> AppResult<TurnOutput> {
+        let pkg = self.package(input.bot).ok_or(AppError::NotFound)?;
+        let info = SessionInfo {
+            bot_id: input.bot,
+            bot_name: pkg.name.clone(),
+            session_id: input.session.to_string(),
+            user_id: input.user.to_string(),
+            channel: "web".into(),
+            language: pkg.config.get("language").cloned().unwrap_or_else(|| "en".into()),
+            user_name: String::new(),
+            user_email: String::new(),
+            user_phone: String::new(),
+        };
+        self.turn(info, input.message).await
+    }
+}

@@ -1,0 +1,144 @@
+//! The bot's drive (spec §8): READ, WRITE, LIST, COPY, MOVE, DELETE FILE, UPLOAD, DOWNLOAD
+//! and SEND FILE over botstate's object store, every path kept under the bot's own prefix
+//! (`bots/<bot id>/drive/`), so a script can never name another bot's files or the
+//! server's.
+
+use super::values as v;
+use super::{Outbound, with_ctx};
+use bytes::Bytes;
+use rhai::{Array, Dynamic, EvalAltResult};
+use serde_json::{Value as Json, json};
+
+type R = Result<Dynamic, Box<EvalAltResult>>;
+
+/// Largest file a script may write or read at once.
+const MAX_FILE_BYTES: usize = 10 << 20;
+
+/// A drive path made safe: relative, no `..`, no empty segments.
+pub fn clean_path(p: &str) -> Result<String, String> {
+    let mut parts = Vec::new();
+    for seg in p.split(['/', '\\']) {
+        match seg.trim() {
+            "" | "." => {}
+            ".." => return Err(format!("the path {p:?} leaves the bot's drive")),
+            s => parts.push(s.to_string()),
+        }
+    }
+    if parts.is_empty() && !p.ends_with('/') {
+        return Err("a file path is empty".into());
+    }
+    Ok(parts.join("/"))
+}
+
+pub(super) fn call(name: &str, a: &Array) -> R {
+    let t = |i: usize| a.get(i).map(v::text).unwrap_or_default();
+    let side_effect = matches!(name, "WRITE" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD");
+    let args: Vec<String> = (0..a.len()).map(t).collect();
+    let data = a.get(1).map(|d| match d.read_lock::<rhai::ImmutableString>() {
+        Some(s) => Bytes::from(s.to_string()),
+        None => Bytes::from(v::to_json(d).to_string()),
+    });
+    let upload_data = a.first().map(|d| Bytes::from(v::text(d)));
+    let name = name.to_string();
+    let j = with_ctx(|ctx| {
+        let prefix = format!("bots/{}/drive/", ctx.session.bot_id);
+        let key = |p: &str| clean_path(p).map(|c| format!("{prefix}{c}"));
+        let was_replay = ctx.replaying();
+        let r = ctx.effect(&name, |ctx| {
+            let s = ctx.services.clone();
+            let store = s.state.objects.clone();
+            let fut = async {
+                let e = |e: botlib::AppError| match e {
+                    botlib::AppError::NotConfigured(w) => format!("{name} needs the drive: {w} is not configured"),
+                    other => other.to_string(),
+                };
+                match name.as_str() {
+                    "READ" => {
+                        let data = store.get(&key(&args[0])?).await.map_err(e)?;
+                        if data.len() > MAX_FILE_BYTES {
+                            return Err(format!("READ: the file is larger than {MAX_FILE_BYTES} bytes"));
+                        }
+                        let text = String::from_utf8_lossy(&data).to_string();
+                        Ok(serde_json::from_str::<Json>(&text)
+                            .ok()
+                            .filter(|j| j.is_object() || j.is_array())
+                            .unwrap_or(Json::String(text)))
+                    }
+                    "WRITE" => {
+                        let data = data.clone().unwrap_or_default();
+                        if data.len() > MAX_FILE_BYTES {
+                            return Err(format!("WRITE: the data is larger than {MAX_FILE_BYTES} bytes"));
+                        }
+                        store.put(&key(&args[0])?, data, None).await.map_err(e)?;
+                        Ok(Json::Null)
+                    }
+                    "UPLOAD" => {
+                        let path = key(&args[1])?;
+                        store.put(&path, upload_data.clone().unwrap_or_default(), None).await.map_err(e)?;
+                        Ok(Json::String(format!("/api/drive/{path}")))
+                    }
+                    "LIST" => {
+                        let dir = clean_path(&args[0]).unwrap_or_default();
+                        let dir = if dir.is_empty() { prefix.clone() } else { format!("{prefix}{dir}/") };
+                        let items = store.list(&dir, None, 1000).await.map_err(e)?;
+                        Ok(Json::Array(
+                            items
+                                .into_iter()
+                                .map(|m| Json::String(m.key.trim_start_matches(&prefix).to_string()))
+                                .collect(),
+                        ))
+                    }
+                    "COPY" | "MOVE" => {
+                        let (from, to) = (key(&args[0])?, key(&args[1])?);
+                        let data = store.get(&from).await.map_err(e)?;
+                        store.put(&to, data, None).await.map_err(e)?;
+                        if name == "MOVE" {
+                            store.delete(&from).await.map_err(e)?;
+                        }
+                        Ok(Json::Null)
+                    }
+                    "DELETE FILE" => Ok(Json::Bool(store.delete(&key(&args[0])?).await.map_err(e)?)),
+                    "SEND FILE" => {
+                        let path = key(&args[0])?;
+                        store.head(&path).await.map_err(e)?;
+                        Ok(json!({ "path": path }))
+                    }
+                    _ => Err(format!("{name} is not a drive keyword")),
+                }
+            };
+            if name == "DOWNLOAD" {
+                return Err("DOWNLOAD: use r = GET url, then WRITE path, r (DOWNLOAD arrives with the drive)".into());
+            }
+            s.rt.block_on(fut)
+        });
+        if let (Ok(j), "SEND FILE") = (&r, name.as_str())
+            && !was_replay
+        {
+            let path = j.get("path").and_then(Json::as_str).unwrap_or_default().to_string();
+            let caption = args.get(1).cloned().unwrap_or_default();
+            ctx.out.push(Outbound {
+                content: format!("[{}](/api/drive/{path})", if caption.is_empty() { &args[0] } else { &caption }),
+                suggestions: ctx.state.suggestions.clone(),
+            });
+        }
+        if side_effect && r.is_ok() {
+            ctx.checkpoint()?;
+        }
+        r
+    })??;
+    Ok(v::from_json(&j))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn paths_stay_inside_the_drive() {
+        assert_eq!(clean_path("a/./b.txt").unwrap(), "a/b.txt");
+        assert_eq!(clean_path("/etc/passwd").unwrap(), "etc/passwd");
+        assert!(clean_path("../other/x").is_err());
+        assert!(clean_path("a/../../x").is_err());
+        assert!(clean_path("").is_err());
+    }
+}

@@ -1,0 +1,634 @@
+//! `__k`, the single door from a script to the world: every keyword's run-time handler,
+//! each reaching its service through [`Services`] (botstate's traits) and the journal.
+//! Keywords whose service does not exist yet stop the script with "not available:
+//! <keyword> needs <service>", never a silent success.
+
+use super::hear::HearSpec;
+use super::values::{self as v};
+use super::{Outbound, RunCtx, Suspend, runtime_error, with_ctx};
+use botstate::AppState;
+use botstate::services::{ChatMessage, ChatRequest, OutgoingMail};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+
+type R = Result<Dynamic, Box<EvalAltResult>>;
+
+/// What scripts reach: the server's state (database, cache, LLM, mail, drive…) and the
+/// guarded HTTP clients.
+pub struct Services {
+    /// The server.
+    pub state: Arc<AppState>,
+    /// HTTP refusing private addresses.
+    pub http: crate::net::Guarded,
+    /// HTTP for bots with `http-allow-private=true`.
+    pub http_private: crate::net::Guarded,
+    /// The runtime async services are driven on (runs happen on blocking threads).
+    pub rt: tokio::runtime::Handle,
+}
+
+impl Services {
+    /// Services over a server state, on the current Tokio runtime.
+    pub fn new(state: Arc<AppState>) -> Result<Services, String> {
+        let strict = crate::net::HttpPolicy::default();
+        let private = crate::net::HttpPolicy {
+            allow_private: true,
+            ..Default::default()
+        };
+        Ok(Services {
+            state,
+            http: crate::net::Guarded::new(strict).map_err(|e| e.to_string())?,
+            http_private: crate::net::Guarded::new(private).map_err(|e| e.to_string())?,
+            rt: tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+fn err(m: impl Into<String>) -> Box<EvalAltResult> {
+    runtime_error(m)
+}
+
+fn arg(a: &Array, i: usize) -> Dynamic {
+    a.get(i).cloned().unwrap_or(Dynamic::UNIT)
+}
+
+fn text(a: &Array, i: usize) -> String {
+    a.get(i).map(v::text).unwrap_or_default()
+}
+
+fn suspend() -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(Dynamic::from("suspend"), Position::NONE))
+}
+
+/// A service error in the words an author can act on.
+fn service_error(e: botlib::AppError) -> String {
+    match e {
+        botlib::AppError::NotConfigured(what) => format!("{what} is not configured on this server"),
+        other => other.to_string(),
+    }
+}
+
+pub(super) fn register(e: &mut Engine) {
+    e.register_fn("__k", |name: &str, args: Array| keyword(name, args));
+}
+
+/// Journals and runs an async service call.
+fn service<F, Fut>(kind: &str, side_effect: bool, f: F) -> R
+where
+    F: FnOnce(Arc<Services>, &mut RunCtx) -> Fut,
+    Fut: std::future::Future<Output = Result<Json, String>>,
+{
+    let j = with_ctx(|ctx| {
+        let r = ctx.effect(kind, |ctx| {
+            let services = ctx.services.clone();
+            let fut = f(services.clone(), ctx);
+            services.rt.block_on(fut)
+        });
+        if side_effect && r.is_ok() {
+            ctx.checkpoint()?;
+        }
+        r
+    })??;
+    Ok(v::from_json(&j))
+}
+
+fn not_available(phrase: &str, service: &str) -> R {
+    Err(err(format!("not available: {phrase} needs {service}")))
+}
+
+fn keyword(name: &str, a: Array) -> R {
+    match name {
+        "TALK" => talk(text(&a, 0)),
+        "BEGIN TALK" => talk(text(&a, 0)),
+        "HEAR" => hear(&a),
+        "PRINT" => {
+            with_ctx(|ctx| {
+                if !ctx.replaying() {
+                    ctx.log.push(text(&a, 0));
+                }
+            })?;
+            Ok(Dynamic::UNIT)
+        }
+        "WAIT" => wait(&a),
+        "ADD SUGGESTION" => with_ctx(|ctx| {
+            let (kind, key, label) = (text(&a, 0), text(&a, 1), text(&a, 2));
+            ctx.state.suggestions.retain(|s| s.context.as_deref() != Some(key.as_str()));
+            ctx.state.suggestions.push(botlib::protocol::Suggestion {
+                text: label,
+                context: Some(key),
+                action: Some(kind),
+            });
+            Dynamic::UNIT
+        }),
+        "CLEAR SUGGESTIONS" => with_ctx(|ctx| {
+            ctx.state.suggestions.clear();
+            Dynamic::UNIT
+        }),
+        "SET CONTEXT" => with_ctx(|ctx| {
+            ctx.state.contexts.insert(text(&a, 0), text(&a, 1));
+            Dynamic::UNIT
+        }),
+        "BEGIN SYSTEM PROMPT" => with_ctx(|ctx| {
+            ctx.state.system_prompt = Some(text(&a, 0));
+            Dynamic::UNIT
+        }),
+        "GET SESSION" => session_get(&text(&a, 0)),
+        "SET SESSION" => with_ctx(|ctx| {
+            ctx.state.values.insert(text(&a, 0), v::to_json(&arg(&a, 1)));
+            Dynamic::UNIT
+        }),
+        "ADD TOOL" | "USE TOOL" => {
+            let tool = text(&a, 0).to_lowercase();
+            let tool = tool.strip_suffix(".bas").unwrap_or(&tool).to_string();
+            with_ctx(|ctx| {
+                let p = ctx.scripts.program(&format!("{tool}.bas")).map_err(err)?;
+                if p.compiled.tool.is_none() {
+                    return Err(err(format!("{tool}.bas is not a tool: it has no DESCRIPTION line")));
+                }
+                if !ctx.state.tools.contains(&tool) {
+                    ctx.state.tools.push(tool);
+                }
+                Ok(Dynamic::UNIT)
+            })?
+        }
+        "CLEAR TOOLS" => with_ctx(|ctx| {
+            ctx.state.tools.clear();
+            Dynamic::UNIT
+        }),
+        "USE MODEL" => with_ctx(|ctx| {
+            ctx.state.model = Some(text(&a, 0));
+            Dynamic::UNIT
+        }),
+        "USE KB" => with_ctx(|ctx| {
+            let kb = text(&a, 0);
+            if !ctx.state.kbs.contains(&kb) {
+                ctx.state.kbs.push(kb);
+            }
+            Dynamic::UNIT
+        }),
+        "CLEAR KB" => with_ctx(|ctx| {
+            let kb = text(&a, 0);
+            if kb.is_empty() {
+                ctx.state.kbs.clear();
+            } else {
+                ctx.state.kbs.retain(|k| *k != kb);
+            }
+            Dynamic::UNIT
+        }),
+        "ADD BOT" => with_ctx(|ctx| {
+            ctx.state.bots.push((text(&a, 0), text(&a, 1)));
+            Dynamic::UNIT
+        }),
+        "TRANSFER TO HUMAN" => {
+            let reason = text(&a, 0);
+            with_ctx(|ctx| ctx.state.transfer = Some(reason.clone()))?;
+            talk("Transferring you to a human attendant.".into())
+        }
+        "SET HEADER" => with_ctx(|ctx| {
+            let k = text(&a, 0);
+            ctx.state.headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+            ctx.state.headers.push((k, text(&a, 1)));
+            Dynamic::UNIT
+        }),
+        "CLEAR HEADERS" => with_ctx(|ctx| {
+            ctx.state.headers.clear();
+            Dynamic::UNIT
+        }),
+        "GET" => {
+            let url = text(&a, 0);
+            match url.strip_prefix("session.") {
+                Some(attr) => session_get(attr),
+                None => http("GET", url, Dynamic::UNIT),
+            }
+        }
+        "POST" | "PUT" | "PATCH" => http(name, text(&a, 0), arg(&a, 1)),
+        "DELETE" if a.len() == 1 && is_url(&text(&a, 0)) => http("DELETE", text(&a, 0), Dynamic::UNIT),
+        "GRAPHQL" => {
+            let body = Dynamic::from_map(Map::from_iter([
+                ("query".into(), arg(&a, 1)),
+                ("variables".into(), arg(&a, 2)),
+            ]));
+            http("POST", text(&a, 0), body)
+        }
+        "LLM" => llm(text(&a, 0), None),
+        "SUMMARIZE" => llm(format!("Summarize the following text briefly:\n\n{}", text(&a, 0)), None),
+        "TRANSLATE" => llm(
+            format!(
+                "Translate the following text to the language with code {}. Answer with the translation only.\n\n{}",
+                text(&a, 1),
+                text(&a, 0)
+            ),
+            None,
+        ),
+        "SENTIMENT" => {
+            let r = llm(
+                format!(
+                    "Classify the sentiment of this text as exactly one word: positive, negative or neutral.\n\n{}",
+                    text(&a, 0)
+                ),
+                None,
+            )?;
+            let t = v::text(&r).to_lowercase();
+            let word = ["positive", "negative", "neutral"]
+                .into_iter()
+                .find(|w| t.contains(w))
+                .unwrap_or("neutral");
+            Ok(Dynamic::from(word.to_string()))
+        }
+        "CLASSIFY" => {
+            let options: Vec<String> = super::builtins::items(&arg(&a, 1)).iter().map(v::text).collect();
+            let r = llm(
+                format!(
+                    "Classify the text into exactly one of these categories: {}. Answer with the category only.\n\n{}",
+                    options.join(", "),
+                    text(&a, 0)
+                ),
+                None,
+            )?;
+            let t = v::text(&r).to_lowercase();
+            let pick = options
+                .iter()
+                .find(|o| t.contains(&o.to_lowercase()))
+                .cloned()
+                .unwrap_or_default();
+            Ok(Dynamic::from(pick))
+        }
+        "THINK KB" => think_kb(text(&a, 0)),
+        "SEND MAIL" | "SEND EMAIL" | "BEGIN MAIL" => send_mail(text(&a, 0), text(&a, 1), text(&a, 2)),
+        "PUBLISH EVENT" => {
+            let (event, data) = (text(&a, 0), v::to_json(&arg(&a, 1)));
+            service("PUBLISH EVENT", true, move |s, ctx| {
+                let channel = format!("bot-events:{}:{event}", ctx.session.bot_id);
+                async move {
+                    s.state
+                        .cache
+                        .publish(&channel, data.to_string().as_bytes())
+                        .await
+                        .map(|_| Json::Null)
+                        .map_err(service_error)
+                }
+            })
+        }
+        "CALL" => call_script(&text(&a, 0), super::builtins::items(&arg(&a, 1))),
+        "MAP" => Ok(map_rows(&arg(&a, 0), &text(&a, 1))),
+        "FILL" => Ok(fill(&arg(&a, 0), &text(&a, 1))),
+        "PIVOT" => Ok(pivot(&arg(&a, 0), &text(&a, 1), &text(&a, 2))),
+        "READ" | "WRITE" | "LIST" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD" | "SEND FILE" => {
+            super::drive::call(name, &a)
+        }
+        "SAVE" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "FIND" | "SEARCH" | "FILTER" | "AGGREGATE" | "JOIN"
+        | "GROUP BY" | "SORT" | "SAVE FROM UNSTRUCTURED" => super::data_ops::call(name, &a),
+        "SET BOT MEMORY" | "GET BOT MEMORY" | "SET USER MEMORY" | "GET USER MEMORY" | "REMEMBER" | "RECALL" => {
+            super::memory::call(name, &a)
+        }
+        "CREATE TASK" => not_available(name, "the tasks service"),
+        "BOOK" => not_available(name, "the calendar service"),
+        "TALK TO" | "SEND SMS" | "SEND MESSAGE" | "SEND TO" | "SEND TEMPLATE" => {
+            not_available(name, "a messaging channel (SMS/WhatsApp)")
+        }
+        "CREATE DRAFT" => not_available(name, "the mail service's IMAP drafts"),
+        "GENERATE PDF" | "MERGE PDF" => not_available(name, "the PDF service"),
+        "COMPRESS" | "EXTRACT" | "IMPORT" | "EXPORT" | "QR CODE" => not_available(name, "the drive's file converters"),
+        "BOT SHARE MEMORY" | "DELEGATE" => not_available(name, "the multi-bot service"),
+        "ADD MEMBER" => not_available(name, "the groups service"),
+        "POST TO" => not_available(name, "a social network connector"),
+        "KB STATISTICS" | "KB DOCUMENTS COUNT" | "USE WEBSITE" => not_available(name, "the knowledge-base service"),
+        "WEATHER" => not_available(name, "a weather provider"),
+        "SOAP" => not_available(name, "a SOAP client"),
+        "WAIT FOR EVENT" => not_available(name, "the events service"),
+        other => Err(err(format!("unknown keyword {other}"))),
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    let l = s.trim_start().to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+fn talk(content: String) -> R {
+    with_ctx(|ctx| {
+        ctx.effect("TALK", |ctx| {
+            ctx.out.push(Outbound {
+                content,
+                suggestions: ctx.state.suggestions.clone(),
+            });
+            Ok(Json::Null)
+        })
+        .map(|_| Dynamic::UNIT)
+    })?
+}
+
+fn hear(a: &Array) -> R {
+    let spec = HearSpec {
+        ty: text(a, 0),
+        options: super::builtins::items(&arg(a, 1)).iter().map(v::text).collect(),
+        default: v::to_json(&arg(a, 3)),
+        tries: 0,
+    };
+    let prompt = arg(a, 2);
+    with_ctx(|ctx| {
+        if ctx.replaying() {
+            return ctx.effect("HEAR", |_| Err("unreachable".into())).map(|j| v::from_json(&j));
+        }
+        // A message that arrived while the script was busy answers this HEAR.
+        if let Some(msg) = ctx.inbox.front().cloned()
+            && let Ok(value) = super::hear::accept(&spec, &msg)
+        {
+            ctx.inbox.pop_front();
+            return ctx.effect("HEAR", |_| Ok(value)).map(|j| v::from_json(&j));
+        }
+        let buttons: Vec<botlib::protocol::Suggestion> = spec
+            .options
+            .iter()
+            .map(|o| botlib::protocol::Suggestion {
+                text: o.clone(),
+                context: Some(o.clone()),
+                action: Some("text".into()),
+            })
+            .collect();
+        let mut suggestions = ctx.state.suggestions.clone();
+        suggestions.extend(buttons.iter().cloned());
+        if !prompt.is_unit() {
+            ctx.out.push(Outbound {
+                content: v::text(&prompt),
+                suggestions,
+            });
+        } else if !buttons.is_empty() {
+            match ctx.out.last_mut() {
+                Some(last) => last.suggestions.extend(buttons),
+                None => ctx.out.push(Outbound {
+                    content: String::new(),
+                    suggestions,
+                }),
+            }
+        }
+        ctx.suspend = Some(Suspend::Hear { spec });
+        Err(suspend())
+    })?
+}
+
+fn wait(a: &Array) -> R {
+    let secs = v::number(&arg(a, 0)).map_or(0.0, |n| n.f());
+    if !(0.0..=366.0 * 86400.0).contains(&secs) {
+        return Err(err(format!("WAIT takes 0 to 31,622,400 seconds, got {secs}")));
+    }
+    with_ctx(|ctx| {
+        let until = ctx
+            .effect("WAIT", |ctx| Ok(json!(ctx.now_ms() + (secs * 1000.0) as i64)))?
+            .as_i64()
+            .unwrap_or(0);
+        if ctx.now_ms() >= until || ctx.cursor < ctx.journal.len() {
+            return Ok(Dynamic::UNIT);
+        }
+        ctx.suspend = Some(Suspend::Wait { until_ms: until });
+        Err(suspend())
+    })?
+}
+
+fn session_get(attr: &str) -> R {
+    with_ctx(|ctx| {
+        let s = &ctx.session;
+        let val = match attr.to_lowercase().as_str() {
+            "user_id" => Json::String(s.user_id.clone()),
+            "user_name" => Json::String(s.user_name.clone()),
+            "user_email" => Json::String(s.user_email.clone()),
+            "user_phone" => Json::String(s.user_phone.clone()),
+            "channel" => Json::String(s.channel.clone()),
+            "session_id" => Json::String(s.session_id.clone()),
+            "bot_name" => Json::String(s.bot_name.clone()),
+            "bot_id" => Json::String(s.bot_id.to_string()),
+            "language" => Json::String(s.language.clone()),
+            other => ctx.state.values.get(other).cloned().unwrap_or(Json::Null),
+        };
+        v::from_json(&val)
+    })
+}
+
+fn http(method: &str, url: String, body: Dynamic) -> R {
+    let method = method.to_string();
+    let body = (!body.is_unit()).then(|| v::to_json(&body));
+    let side_effect = method != "GET";
+    let j = with_ctx(|ctx| {
+        let r = ctx.effect(&method.clone(), |ctx| {
+            let limits = ctx.limits;
+            if ctx.http_calls >= limits.http_calls {
+                return Err(format!("more than {} HTTP calls in one turn", limits.http_calls));
+            }
+            ctx.http_calls += 1;
+            let allow_private = ctx
+                .config
+                .get("http-allow-private")
+                .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"));
+            let req = crate::net::HttpRequest {
+                method,
+                url,
+                headers: ctx.state.headers.clone(),
+                body,
+            };
+            let s = ctx.services.clone();
+            let client = if allow_private { &s.http_private } else { &s.http };
+            let resp = s
+                .rt
+                .block_on(crate::net::fetch(client, req))
+                .map_err(|e| e.to_string())?;
+            ctx.http_bytes += resp.body.to_string().len();
+            if ctx.http_bytes > limits.http_bytes {
+                return Err(format!("HTTP responses passed {} bytes in one turn", limits.http_bytes));
+            }
+            if resp.status >= 400 {
+                return Err(format!("HTTP {}: {}", resp.status, truncate(&resp.body.to_string(), 200)));
+            }
+            Ok(resp.body)
+        });
+        if side_effect && r.is_ok() {
+            ctx.checkpoint()?;
+        }
+        r
+    })??;
+    Ok(v::from_json(&j))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// One completion with the session's system prompt and contexts.
+fn llm(prompt: String, _mode: Option<String>) -> R {
+    service("LLM", false, move |s, ctx| {
+        let mut system = ctx.state.system_prompt.clone().unwrap_or_default();
+        for (name, t) in &ctx.state.contexts {
+            system.push_str(&format!("\n\n[{name}]\n{t}"));
+        }
+        let mut messages = Vec::new();
+        if !system.trim().is_empty() {
+            messages.push(ChatMessage {
+                role: "system".into(),
+                content: system,
+                tool_call_id: None,
+            });
+        }
+        messages.push(ChatMessage {
+            role: "user".into(),
+            content: prompt,
+            tool_call_id: None,
+        });
+        let req = ChatRequest {
+            bot: Some(ctx.session.bot_id),
+            model: ctx.state.model.clone(),
+            messages,
+            ..Default::default()
+        };
+        async move {
+            s.state
+                .llm
+                .chat(req)
+                .await
+                .map(|r| Json::String(r.content))
+                .map_err(service_error)
+        }
+    })
+}
+
+fn think_kb(query: String) -> R {
+    service("THINK KB", false, move |s, ctx| {
+        let bot = ctx.session.bot_id;
+        let kbs = ctx.state.kbs.clone();
+        async move {
+            let vectors = s.state.llm.embed(Some(bot), vec![query]).await.map_err(service_error)?;
+            let vector = vectors.into_iter().next().unwrap_or_default();
+            let mut out = Vec::new();
+            for kb in kbs {
+                let collection = format!("{bot}_{kb}");
+                for hit in s
+                    .state
+                    .vectors
+                    .search(&collection, vector.clone(), 5, None)
+                    .await
+                    .map_err(service_error)?
+                {
+                    out.push(json!({
+                        "text": hit.payload.get("text").cloned().unwrap_or(Json::Null),
+                        "source": hit.payload.get("source").cloned().unwrap_or(Json::Null),
+                        "score": hit.score,
+                    }));
+                }
+            }
+            Ok(Json::Array(out))
+        }
+    })
+}
+
+fn send_mail(to: String, subject: String, body: String) -> R {
+    let recipients: Vec<String> = to
+        .split([',', ';'])
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if recipients.is_empty() {
+        return Err(err("SEND MAIL needs a recipient"));
+    }
+    service("MAIL", true, move |s, ctx| {
+        let mail = OutgoingMail {
+            bot: Some(ctx.session.bot_id),
+            to: recipients,
+            subject,
+            text: body,
+            ..Default::default()
+        };
+        async move { s.state.mailer.send(mail).await.map(Json::String).map_err(service_error) }
+    })
+}
+
+/// `CALL "other.bas", args`: the other script runs in this conversation (same journal),
+/// its PARAMs bound to the arguments in order.
+fn call_script(file: &str, args: Array) -> R {
+    let file = if file.to_lowercase().ends_with(".bas") {
+        file.to_string()
+    } else {
+        format!("{file}.bas")
+    };
+    let (program, limits) = with_ctx(|ctx| {
+        ctx.depth += 1;
+        if ctx.depth > 16 {
+            return Err(err("CALL nests deeper than 16 scripts"));
+        }
+        Ok((ctx.scripts.program(&file).map_err(err)?, ctx.limits))
+    })??;
+    let mut vars = with_ctx(|ctx| super::config_vars(&ctx.config))?;
+    match &program.compiled.tool {
+        Some(tool) => {
+            for (p, a) in tool.params.iter().zip(args.iter()) {
+                vars.insert(format!("v_{}", p.name.to_lowercase()).into(), a.clone());
+            }
+        }
+        None => {
+            vars.insert("v_args".into(), Dynamic::from_array(args));
+        }
+    }
+    let outcome = super::run_nested(&program, vars, &limits);
+    with_ctx(|ctx| ctx.depth -= 1)?;
+    match outcome {
+        super::Outcome::Done(v) => Ok(v::from_json(&v)),
+        super::Outcome::Suspended(_) => Err(suspend()),
+        super::Outcome::Failed(e) if e.limit => Err(Box::new(EvalAltResult::ErrorTerminated(
+            Dynamic::from(e.to_string()),
+            Position::NONE,
+        ))),
+        super::Outcome::Failed(e) => Err(err(e.to_string())),
+    }
+}
+
+/// `MAP rows, "a->b, c->d"`: renames columns.
+fn map_rows(rows: &Dynamic, spec: &str) -> Dynamic {
+    let pairs: Vec<(String, String)> = spec
+        .split(',')
+        .filter_map(|p| p.split_once("->"))
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .collect();
+    let out: Array = super::builtins::items(rows)
+        .into_iter()
+        .map(|row| match row.try_cast::<Map>() {
+            Some(mut m) => {
+                for (from, to) in &pairs {
+                    if let Some(x) = m.remove(from.as_str()) {
+                        m.insert(to.as_str().into(), x);
+                    }
+                }
+                Dynamic::from_map(m)
+            }
+            None => Dynamic::UNIT,
+        })
+        .collect();
+    Dynamic::from_array(out)
+}
+
+/// `FILL rows, "Dear {{name}}"`: one text per row.
+fn fill(rows: &Dynamic, template: &str) -> Dynamic {
+    let out: Array = super::builtins::items(rows)
+        .iter()
+        .map(|row| {
+            let mut t = template.to_string();
+            if let Some(m) = row.read_lock::<Map>() {
+                for (k, x) in m.iter() {
+                    t = t.replace(&format!("{{{{{k}}}}}"), &v::text(x));
+                }
+            }
+            Dynamic::from(t)
+        })
+        .collect();
+    Dynamic::from_array(out)
+}
+
+/// `PIVOT rows, "rowcol", "valcol"`: the sum of `valcol` for each value of `rowcol`.
+fn pivot(rows: &Dynamic, by: &str, val: &str) -> Dynamic {
+    let mut out = Map::new();
+    for row in super::builtins::items(rows) {
+        if let Some(m) = row.read_lock::<Map>() {
+            let key = m.get(by).map(v::text).unwrap_or_default();
+            let add = m.get(val).and_then(v::number).map_or(0.0, |n| n.f());
+            let cur = out.get(key.as_str()).and_then(v::number).map_or(0.0, |n| n.f());
+            out.insert(key.as_str().into(), Dynamic::from_float(cur + add));
+        }
+    }
+    Dynamic::from_map(out)
+}

@@ -1,0 +1,158 @@
+//! Conversations end to end: scripts compiled, run, parked at HEAR in the database and
+//! resumed by replay, transcripts checked.
+
+use crate::support::Bot;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn menu_bot_talks_hears_and_branches() {
+    let bot = Bot::new(
+        "menu",
+        &[(
+            "start.bas",
+            r#"user = GET SESSION "user_name"
+TALK "Hello, ${user}!"
+HEAR choice AS "Sales", "Support" WITH "What do you need?"
+SELECT CASE choice
+  CASE "Sales"
+    TALK "Sales it is."
+  CASE "Support"
+    TALK "Opening a ticket."
+END SELECT
+RETURN choice
+"#,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(bot.start("s1").await, ["Hello, Ana!", "What do you need?"]);
+    assert_eq!(bot.say("s1", "2").await, ["Opening a ticket."]);
+    let (status, result) = bot.result("s1").await;
+    assert_eq!(status, "done");
+    assert_eq!(result, Some(serde_json::json!("Support")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_hear_reasks_converts_and_gives_up_after_three_tries() {
+    let bot = Bot::new(
+        "form",
+        &[(
+            "start.bas",
+            r#"HEAR age AS INTEGER WITH "How old are you?"
+HEAR email AS EMAIL WITH "Your e-mail?"
+HEAR ok AS BOOLEAN WITH "Confirm?"
+IF ok THEN
+  TALK "Saved: " + age + " / " + email + " next year " + (age + 1)
+END IF
+"#,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(bot.start("f").await, ["How old are you?"]);
+    assert_eq!(bot.say("f", "old").await, ["Please answer with a whole number (for example 42)."]);
+    assert_eq!(bot.say("f", "41").await, ["Your e-mail?"]);
+    assert_eq!(bot.say("f", "Ana@Example.COM").await, ["Confirm?"]);
+    assert_eq!(bot.say("f", "sim").await, ["Saved: 41 / ana@example.com next year 42"]);
+
+    assert_eq!(bot.start("g").await, ["How old are you?"]);
+    bot.say("g", "x").await;
+    bot.say("g", "y").await;
+    let last = bot.say("g", "z").await;
+    assert_eq!(last, [botserver_auto::dialog::SORRY]);
+    let (status, result) = bot.result("g").await;
+    assert_eq!(status, "error");
+    let err = result.unwrap()["error"].as_str().unwrap().to_string();
+    assert!(err.starts_with("start.bas:1:"), "{err}");
+    assert!(err.contains("no valid answer after 3 tries"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hear_in_loops_subs_and_called_scripts_resumes_with_the_same_variables() {
+    let bot = Bot::new(
+        "loops",
+        &[
+            (
+                "start.bas",
+                r#"total = 0
+FOR i = 1 TO 3
+  HEAR n AS NUMBER WITH "Number " + i + "?"
+  total = total + n
+NEXT
+CALL AskName
+names = []
+DO
+  HEAR more AS "yes", "no" WITH "Another?"
+  IF more = "no" THEN EXIT DO
+  names = PUSH(names, "x")
+LOOP
+who = ""
+CALL "greet.bas", name
+TALK "Total " + total + ", " + name + ", extra " + LEN(names) + ", " + who
+SUB AskName
+  HEAR name AS NAME WITH "Your name?"
+END SUB
+"#,
+            ),
+            (
+                "greet.bas",
+                r#"PARAM person AS STRING
+DESCRIPTION "Greets someone"
+HEAR mood WITH "How are you, " + person + "?"
+TALK "Glad you are " + mood
+RETURN mood
+"#,
+            ),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(bot.start("l").await, ["Number 1?"]);
+    assert_eq!(bot.say("l", "1.5").await, ["Number 2?"]);
+    assert_eq!(bot.say("l", "2").await, ["Number 3?"]);
+    assert_eq!(bot.say("l", "3").await, ["Your name?"]);
+    assert_eq!(bot.say("l", "ana maria").await, ["Another?"]);
+    assert_eq!(bot.say("l", "yes").await, ["Another?"]);
+    assert_eq!(bot.say("l", "no").await, ["How are you, Ana Maria?"]);
+    assert_eq!(bot.say("l", "fine").await, ["Glad you are fine", "Total 6.5, Ana Maria, extra 1, "]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_script_does_not_disturb_waiting_conversations() {
+    let v1 = r#"HEAR a WITH "v1 asks"
+TALK "v1 got " + a
+"#;
+    let v2 = r#"TALK "v2 greets"
+HEAR a WITH "v2 asks"
+TALK "v2 got " + a
+"#;
+    let bot = Bot::new("edit", &[("start.bas", v1)], &[]).await;
+    assert_eq!(bot.start("old").await, ["v1 asks"]);
+    let pkg = botserver_auto::package::Package::from_sources(
+        "edit",
+        [("start.bas".to_string(), v2.to_string())].into(),
+        Default::default(),
+    );
+    bot.dialogs.install(pkg).await.unwrap();
+    assert_eq!(bot.say("old", "hi").await, ["v1 got hi"], "finishes on the version it started");
+    assert_eq!(bot.start("new").await, ["v2 greets", "v2 asks"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runaway_scripts_stop_with_a_polite_message() {
+    let bot = Bot::new(
+        "runaway",
+        &[
+            ("start.bas", "TALK \"before\"\nDO\n  x = x + 1\nLOOP\n"),
+            ("deep.bas", "FUNCTION f(n)\n  RETURN f(n + 1)\nEND FUNCTION\nTALK f(1)\n"),
+            ("big.bas", "s = \"x\"\nDO\n  s = s & s\nLOOP\n"),
+        ],
+        &[("limit-operations", "200000")],
+    )
+    .await;
+    assert_eq!(bot.start("r").await, ["before", botserver_auto::dialog::SORRY]);
+    let (status, result) = bot.result("r").await;
+    assert_eq!(status, "error");
+    let r = result.unwrap();
+    assert_eq!(r["limit"], true);
+    assert!(r["error"].as_str().unwrap().contains("operations"), "{r}");
+}
