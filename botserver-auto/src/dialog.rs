@@ -118,7 +118,6 @@ impl Dialogs {
             .map(|(file, p)| (p.hash.clone(), file.clone(), package.sources[file].clone()))
             .collect();
         self.services
-            .state
             .db
             .run(move |c| store_sources(c, &rows))
             .await?;
@@ -130,13 +129,12 @@ impl Dialogs {
         if !tables.is_empty() {
             let bot_uuid = bot;
             self.services
-                .state
                 .db
                 .run(move |c| crate::runtime::define_tables(c, bot_uuid, &tables).map_err(|e| DbErr::App(AppError::BadRequest(e))))
                 .await?;
         }
         let jobs = crate::hooks::jobs(bot, &package);
-        if let Err(e) = self.services.state.scheduler.sync_bot_jobs(bot, jobs.clone()).await {
+        if let Err(e) = self.services.scheduler.sync_bot_jobs(bot, jobs.clone()).await {
             if !jobs.is_empty() {
                 tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
             }
@@ -152,7 +150,13 @@ impl Dialogs {
 
     /// Starts (or continues) a conversation. `message` is `None` to start.
     pub async fn turn(&self, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
-        let cache = self.services.state.cache.clone();
+        self.turn_in("start.bas", info, message).await
+    }
+
+    /// Like [`Dialogs::turn`], starting a new conversation at `script` instead of
+    /// `start.bas` (the terminal runner, suggestion buttons that start a dialog).
+    pub async fn turn_in(&self, script: &str, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+        let cache = self.services.cache.clone();
         let lock_name = format!("dialog:{}", info.session_id);
         let mut lock = None;
         for _ in 0..100 {
@@ -165,13 +169,13 @@ impl Dialogs {
         let Some(lock) = lock else {
             return Err(AppError::Conflict("this conversation is busy with another turn".into()));
         };
-        let r = self.turn_locked(info, message).await;
+        let r = self.turn_locked(script, info, message).await;
         let _ = cache.unlock(&lock).await;
         r
     }
 
-    async fn turn_locked(&self, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
-        let db = self.services.state.db.clone();
+    async fn turn_locked(&self, script: &str, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+        let db = self.services.db.clone();
         let sid = info.session_id.clone();
         let row: Option<SessionRow> = db
             .run(move |c| {
@@ -189,10 +193,10 @@ impl Dialogs {
                 let Some(pkg) = self.package(info.bot_id) else {
                     return Err(AppError::NotFound);
                 };
-                let script = "start.bas".to_string();
-                if pkg.program(&script).is_none() {
-                    return Err(AppError::BadRequest(format!("bot {} has no start.bas that compiles", pkg.name)));
-                }
+                let Some(program) = pkg.program(script) else {
+                    return Err(AppError::BadRequest(format!("bot {} has no {script} that compiles", pkg.name)));
+                };
+                let script = program.compiled.file.clone();
                 let versions: BTreeMap<String, String> =
                     pkg.programs.iter().map(|(f, p)| (f.clone(), p.hash.clone())).collect();
                 let row = SessionRow {
@@ -299,7 +303,7 @@ impl Dialogs {
 
     async fn save_only(&self, mut row: SessionRow, out: TurnOutput) -> AppResult<TurnOutput> {
         row.updated_at = now_ms();
-        let db = self.services.state.db.clone();
+        let db = self.services.db.clone();
         db.run(move |c| {
             diesel::update(dss::table.find(row.session_id.clone()))
                 .set(&row)
@@ -315,7 +319,7 @@ impl Dialogs {
         let versions: BTreeMap<String, String> = parse_str(&row.versions);
         let pinned = Arc::new(Pinned {
             versions,
-            db: self.services.state.db.clone(),
+            db: self.services.db.clone(),
         });
         let info: SessionInfo = parse_req(&row.info)?;
         let config = self
@@ -326,7 +330,7 @@ impl Dialogs {
         let journal: Vec<Entry> = parse(&row.journal);
         let pending_outbox: Vec<Outbound> = parse(&row.outbox);
         let inbox: VecDeque<String> = parse::<Vec<String>>(&row.inbox).into();
-        let db = self.services.state.db.clone();
+        let db = self.services.db.clone();
         let sid = row.session_id.clone();
         let checkpoint = Box::new(move |j: &[Entry], out: &[Outbound]| -> Result<(), String> {
             let mut conn = db.get().map_err(|e| e.to_string())?;
@@ -438,7 +442,6 @@ impl Dialogs {
         let now = now_ms();
         let due: Vec<(String, String)> = self
             .services
-            .state
             .db
             .run(move |c| {
                 dss::table
@@ -464,7 +467,6 @@ impl Dialogs {
         let sid = session_id.to_string();
         let r: Option<(String, Option<String>)> = self
             .services
-            .state
             .db
             .run(move |c| {
                 dss::table
@@ -483,7 +485,6 @@ impl Dialogs {
         let sid = session_id.to_string();
         let s: Option<String> = self
             .services
-            .state
             .db
             .run(move |c| {
                 dss::table
@@ -495,6 +496,11 @@ impl Dialogs {
             })
             .await?;
         Ok(s.map(|s| parse_str(&s)))
+    }
+
+    /// Every installed package.
+    pub fn packages(&self) -> Vec<Arc<Package>> {
+        self.bots.read().expect("bots").values().cloned().collect()
     }
 
     /// Runs a tool of a bot with arguments from a model or a person: validated against its
@@ -511,13 +517,38 @@ impl Dialogs {
             .clone()
             .ok_or_else(|| AppError::BadRequest(format!("{tool} is not a tool")))?;
         let coerced = spec.coerce(args).map_err(AppError::BadRequest)?;
-        let config = Arc::new(pkg.config.clone());
-        let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
-        let mut vars = runtime::config_vars(&config);
+        let mut vars = rhai::Map::new();
         for p in &spec.params {
             let value = coerced.get(&p.name).cloned().unwrap_or(Json::Null);
             vars.insert(format!("v_{}", p.name.to_lowercase()).into(), runtime::values::from_json(&value));
         }
+        self.run_once(info, pkg, program, vars).await
+    }
+
+    /// Runs a script once (a webhook, an event) with `body` bound as the variable `body`.
+    pub async fn run_script(&self, info: SessionInfo, file: &str, body: Json) -> AppResult<ToolRun> {
+        let pkg = self.package(info.bot_id).ok_or(AppError::NotFound)?;
+        let program = pkg
+            .program(file)
+            .cloned()
+            .ok_or_else(|| AppError::BadRequest(format!("no script {file}")))?;
+        let mut vars = rhai::Map::new();
+        vars.insert("v_body".into(), runtime::values::from_json(&body));
+        self.run_once(info, pkg, program, vars).await
+    }
+
+    async fn run_once(
+        &self,
+        info: SessionInfo,
+        pkg: Arc<Package>,
+        program: Arc<Program>,
+        extra: rhai::Map,
+    ) -> AppResult<ToolRun> {
+        let config = Arc::new(pkg.config.clone());
+        let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
+        let mut vars = runtime::config_vars(&config);
+        vars.extend(extra);
+        let file = program.compiled.file.clone();
         let ctx = RunCtx {
             services: self.services.clone(),
             session: info,
@@ -540,12 +571,12 @@ impl Dialogs {
         };
         let (outcome, ctx) = tokio::task::spawn_blocking(move || runtime::run(&program, vars, ctx))
             .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("tool run panicked: {e}")))?;
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("script run panicked: {e}")))?;
         let messages = ctx.out.into_iter().map(|o| o.content).collect();
         match outcome {
             Outcome::Done(result) => Ok(ToolRun { result, messages }),
             Outcome::Suspended(_) => Err(AppError::BadRequest(format!(
-                "{tool} waits for the user (HEAR/WAIT): start it from a suggestion as a dialog instead"
+                "{file} waits for the user (HEAR/WAIT): start it as a dialog instead"
             ))),
             Outcome::Failed(e) => Err(AppError::BadRequest(e.to_string())),
         }

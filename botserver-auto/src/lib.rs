@@ -6,7 +6,9 @@
 //! durable dialog runtime and the keyword services arrive with the rest of issue 4; until
 //! then the crate is not part of the server and owns no route or table.
 
+pub mod api;
 pub mod ast;
+pub mod cli;
 pub mod compile;
 pub mod data;
 pub mod dialog;
@@ -28,6 +30,64 @@ pub const MIGRATIONS: botstate::MigrationSet = botstate::MigrationSet {
     sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
     postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
 };
+
+/// The BASIC engine as the server sees it: tables, the dialog engine in `state.dialogs`,
+/// the bots of the bots folder, and the routes. Install it after the modules that provide
+/// services scripts use (LLM, mail, drive), since it takes them from the state.
+pub const MODULE: botserver_core::Module = botserver_core::Module {
+    name: "auto",
+    router: create_router,
+    migrations: Some(&MIGRATIONS),
+    openapi: api::openapi,
+    install: Some(install),
+};
+
+fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {
+    Box::pin(async move {
+        let services = runtime::Services::new(state)?;
+        let dialogs = std::sync::Arc::new(dialog::Dialogs::new(std::sync::Arc::new(services)));
+        let dir = state.config.bots_dir();
+        let loaded = load_bots(&dialogs, &dir).await?;
+        if loaded > 0 {
+            tracing::info!(bots = loaded, dir = %dir.display(), "bots loaded");
+        }
+        state.dialogs = dialogs.clone();
+        state.extensions.insert(dialogs);
+        Ok(())
+    })
+}
+
+/// Installs every `*.gbai` package of `dir` (a missing folder is no bots); a package
+/// with errors still installs its good scripts, and its errors are logged.
+pub async fn load_bots(dialogs: &dialog::Dialogs, dir: &std::path::Path) -> Result<usize, String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        if !path.is_dir() || !path.extension().is_some_and(|x| x.eq_ignore_ascii_case("gbai")) {
+            continue;
+        }
+        let pkg = package::Package::load_dir(&path)?;
+        for e in &pkg.errors {
+            tracing::warn!(bot = %pkg.name, error = %e, "script does not compile");
+        }
+        dialogs.install(pkg).await.map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The engine's routes. Panics if `install` did not run (a wiring bug, found at start-up).
+pub fn create_router(state: std::sync::Arc<botstate::AppState>) -> botserver_core::access::Routes {
+    let dialogs = state
+        .extensions
+        .get::<dialog::Dialogs>()
+        .expect("botserver-auto: MODULE.install must run before its router is built");
+    api::routes(dialogs)
+}
 
 pub use lexer::{LexError, Pos, StrPart, Tok, Token, lex};
 pub use parser::{ParseError, parse_expr};

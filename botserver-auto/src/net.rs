@@ -568,10 +568,10 @@ fn is_json_content_type(content_type: &str) -> bool {
 fn decode_body(bytes: &[u8], json_type: bool) -> Value {
     let text = String::from_utf8_lossy(bytes);
     let trimmed = text.trim_start();
-    if json_type || trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(value) = serde_json::from_str::<Value>(&text) {
-            return value;
-        }
+    if (json_type || trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(value) = serde_json::from_str::<Value>(&text)
+    {
+        return value;
     }
     Value::String(text.into_owned())
 }

@@ -979,7 +979,7 @@ mod tests {
 
     #[test]
     fn hostile_nesting_is_an_error_not_a_crash() {
-        let deep = "IF a THEN\n".repeat(5000) + &"END IF\n".repeat(5000);
+        let deep = "IF a THEN\n".repeat(5000) + "END IF\n".repeat(5000).as_str();
         assert!(parse_script(&deep).unwrap_err().message.contains("nest deeper"));
     }
 

@@ -52,12 +52,39 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Bot packages: check and run scripts at the terminal.
+    #[cfg(feature = "auto")]
+    Bot {
+        /// What to do.
+        #[command(subcommand)]
+        action: BotAction,
+    },
     /// Account administration from the console.
     #[cfg(feature = "auth")]
     User {
         /// What to do.
         #[command(subcommand)]
         action: UserAction,
+    },
+}
+
+/// `bot` subcommands, for authors.
+#[cfg(feature = "auto")]
+#[derive(Debug, Subcommand)]
+pub enum BotAction {
+    /// Compile every script of a package; print every error with its line; exit non-zero
+    /// when any.
+    Check {
+        /// The package folder (`<name>.gbai`).
+        dir: PathBuf,
+    },
+    /// Run a package's dialog in the terminal (TALK prints, HEAR reads a line); a tool
+    /// script asks for its parameters and prints its result.
+    Run {
+        /// The package folder (`<name>.gbai`).
+        dir: PathBuf,
+        /// The script to start (default `start.bas`), or a tool's name.
+        script: Option<String>,
     },
 }
 

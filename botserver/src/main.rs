@@ -46,6 +46,8 @@ fn main() -> ExitCode {
             }
             #[cfg(feature = "auth")]
             Some(Command::User { action }) => user_command(config, action).await,
+            #[cfg(feature = "auto")]
+            Some(Command::Bot { action }) => bot_command(config, action).await,
             Some(Command::Serve) | None => run(config, started).await,
         }
     });
@@ -168,6 +170,37 @@ async fn user_command(config: Config, action: cli::UserAction) -> Result<(), Str
     })?;
     println!("{out}");
     Ok(())
+}
+
+/// `botserver bot …`: `check` needs nothing but the files; `run` uses the configured
+/// database (migrated first) so tables and memory persist between runs.
+#[cfg(feature = "auto")]
+async fn bot_command(config: Config, action: cli::BotAction) -> Result<(), String> {
+    match action {
+        cli::BotAction::Check { dir } => match botserver_auto::cli::check(&dir) {
+            Ok(report) => {
+                print!("{report}");
+                Ok(())
+            }
+            Err(report) => {
+                print!("{report}");
+                Err(format!("{}: the package has errors", dir.display()))
+            }
+        },
+        cli::BotAction::Run { dir, script } => {
+            let modules = modules::enabled();
+            let mut state = AppState::build(config, &Module::migration_sets(&modules)).await?;
+            Module::install_all(&mut state, &modules).await?;
+            let dialogs = state
+                .extensions
+                .get::<botserver_auto::dialog::Dialogs>()
+                .ok_or("the BASIC engine did not install")?;
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut output = std::io::stdout();
+            botserver_auto::cli::run(&dialogs, &dir, script.as_deref(), &mut input, &mut output).await
+        }
+    }
 }
 
 fn check(config: &Config, file: Option<&std::path::Path>) {

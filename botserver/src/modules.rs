@@ -11,5 +11,8 @@ pub fn enabled() -> Vec<&'static Module> {
     let mut modules: Vec<&'static Module> = Vec::new();
     #[cfg(feature = "auth")]
     modules.push(&botserver_auth::MODULE);
+    // Last: the BASIC engine takes the services other domains installed.
+    #[cfg(feature = "auto")]
+    modules.push(&botserver_auto::MODULE);
     modules
 }

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// Directory for the SQLite database, keys, bots and files.
     pub data_dir: PathBuf,
+    /// The bots folder (`<name>.gbai` packages); `<data_dir>/bots` when empty.
+    pub bots_dir: Option<PathBuf>,
     /// Largest request body accepted, in bytes (413 beyond it).
     pub body_limit_bytes: u64,
     /// Deadline for producing a response's head, in seconds (504 beyond it).
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1".into(),
             port: 8080,
             data_dir: PathBuf::from("./botserver-data"),
+            bots_dir: None,
             body_limit_bytes: 10 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_deadline_secs: 20,
@@ -781,5 +784,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("secrets.master_key"), "{err}");
+    }
+}
+
+impl Config {
+    /// The folder bots are loaded from.
+    pub fn bots_dir(&self) -> PathBuf {
+        self.server
+            .bots_dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("bots"))
     }
 }

@@ -216,6 +216,16 @@ fn hear(g: &mut Gen, call: &KeywordCall, s: &Slots) -> GenResult<String> {
                 ExprKind::Var(name) if HEAR_TYPES.contains(&name.to_uppercase().as_str()) => {
                     ty = rhai_str(&name.to_uppercase());
                 }
+                ExprKind::Var(name) if !g.is_known_var(name) => {
+                    return fail(
+                        one.pos,
+                        format!(
+                            "unknown HEAR type {}: expected one of {}, menu options, or a list variable",
+                            name.to_uppercase(),
+                            HEAR_TYPES[..12].join(", ")
+                        ),
+                    );
+                }
                 ExprKind::Var(_) | ExprKind::Array(_) | ExprKind::Member(..) | ExprKind::Call(..) => {
                     ty = "\"MENU\"".into();
                     options = format!("__items({})", g.expr(one)?);

@@ -303,6 +303,17 @@ fn mentioned(stmts: &[Stmt], out: &mut BTreeSet<String>) {
                 a.iter().for_each(|e| expr(e, out))
             }
             StmtKind::Return(Some(e)) | StmtKind::Throw(e) | StmtKind::Wait(e) | StmtKind::Print(e) => expr(e, out),
+            // A HEAR's AS word is a type or a menu, not a mention of the variable.
+            StmtKind::Keyword(k) if k.keyword.phrase == "HEAR" => {
+                let mut after_as = false;
+                for a in &k.args {
+                    match a {
+                        crate::ast::Arg::Word(w) => after_as = w == "AS",
+                        crate::ast::Arg::Expr(e) if !after_as => expr(e, out),
+                        _ => {}
+                    }
+                }
+            }
             StmtKind::Keyword(k) | StmtKind::Block { call: k, .. } => args(&k.args, out),
             _ => {}
         }
@@ -435,6 +446,11 @@ impl Gen {
         self.in_function = saved.2;
         self.emit(pos.line, "}");
         Ok(())
+    }
+
+    /// Whether `name` is a variable the script assigns or mentions (or a parameter).
+    pub(crate) fn is_known_var(&self, name: &str) -> bool {
+        self.globals.contains(name) || self.locals.as_ref().is_some_and(|l| l.contains(name))
     }
 
     fn var(&self, name: &str) -> String {

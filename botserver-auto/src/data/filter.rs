@@ -236,7 +236,10 @@ impl Filter {
     ) -> Result<SqlWhere, FilterError> {
         let mut b = Binder::new(dialect, first_param);
         let sql = self.write_sql(columns, strict, &mut b)?;
-        Ok(SqlWhere { sql, params: b.params })
+        Ok(SqlWhere {
+            sql,
+            params: b.params,
+        })
     }
 
     /// Writes the condition, adding its parameters to `b`.
@@ -373,7 +376,11 @@ fn lex(units: &[Unit]) -> Result<Vec<Token>, FilterError> {
             ('|', Some('|')) => (Tok::Word("or".into()), 2),
             ('"' | '\'', _) => {
                 let (tok, end) = lex_string(units, i, c)?;
-                let text = if let Tok::Str(s) = &tok { s.clone() } else { "${...}".into() };
+                let text = if let Tok::Str(s) = &tok {
+                    s.clone()
+                } else {
+                    "${...}".into()
+                };
                 out.push(Token {
                     tok,
                     offset: start,
@@ -586,7 +593,11 @@ impl Parser {
                 return Ok(e);
             }
             let message = match self.peek() {
-                Some(t) => format!("expected ')' (to close the '(' at character {}), found {}", open + 1, t.describe()),
+                Some(t) => format!(
+                    "expected ')' (to close the '(' at character {}), found {}",
+                    open + 1,
+                    t.describe()
+                ),
                 None => format!("missing ')' to close the '(' at character {}", open + 1),
             };
             return Err(FilterError {
@@ -646,10 +657,7 @@ impl Parser {
                 let value_offset = self.here();
                 if !self.eat_kw("null") {
                     return Err(FilterError {
-                        message: format!(
-                            "expected NULL after 'IS{}'",
-                            if negated { " NOT" } else { "" }
-                        ),
+                        message: format!("expected NULL after 'IS{}'", if negated { " NOT" } else { "" }),
                         offset: value_offset,
                     });
                 }
@@ -891,10 +899,19 @@ fn compare(have: Option<&Value>, op: CmpOp, want: &Value) -> bool {
 // ---------------------------------------------------------------------------------------
 // SQL
 
-fn expr_sql(e: &FilterExpr, columns: &[ColumnDef], strict: bool, b: &mut Binder) -> Result<String, FilterError> {
+fn expr_sql(
+    e: &FilterExpr,
+    columns: &[ColumnDef],
+    strict: bool,
+    b: &mut Binder,
+) -> Result<String, FilterError> {
     Ok(match e {
         FilterExpr::And(v) | FilterExpr::Or(v) => {
-            let glue = if matches!(e, FilterExpr::And(_)) { " AND " } else { " OR " };
+            let glue = if matches!(e, FilterExpr::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             let parts = v
                 .iter()
                 .map(|e| expr_sql(e, columns, strict, b))
@@ -909,7 +926,12 @@ fn expr_sql(e: &FilterExpr, columns: &[ColumnDef], strict: bool, b: &mut Binder)
 const ALWAYS: &str = "(1 = 1)";
 const NEVER: &str = "(1 = 0)";
 
-fn cmp_sql(c: &Comparison, columns: &[ColumnDef], strict: bool, b: &mut Binder) -> Result<String, FilterError> {
+fn cmp_sql(
+    c: &Comparison,
+    columns: &[ColumnDef],
+    strict: bool,
+    b: &mut Binder,
+) -> Result<String, FilterError> {
     let empty_value = is_empty(Some(&c.value));
     let Some(col) = columns.iter().find(|d| d.name == c.column) else {
         if strict {
@@ -1040,7 +1062,10 @@ mod tests {
             ("mail = a@b.com", cmp("mail", CmpOp::Eq, json!("a@b.com"))),
             ("d >= 2024-01-05", cmp("d", CmpOp::Ge, json!("2024-01-05"))),
             ("name = 'O''Brien'", cmp("name", CmpOp::Eq, json!("O'Brien"))),
-            ("name = \"say \"\"hi\"\"\"", cmp("name", CmpOp::Eq, json!("say \"hi\""))),
+            (
+                "name = \"say \"\"hi\"\"\"",
+                cmp("name", CmpOp::Eq, json!("say \"hi\"")),
+            ),
             ("name = O'Brien", cmp("name", CmpOp::Eq, json!("O'Brien"))),
             ("name = ''", cmp("name", CmpOp::Eq, json!(""))),
         ];
@@ -1081,7 +1106,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             shape(f.expr()),
-            FilterExpr::And(vec![cmp("name", CmpOp::Eq, json!(evil)), cmp("age", CmpOp::Gt, json!(3))])
+            FilterExpr::And(vec![
+                cmp("name", CmpOp::Eq, json!(evil)),
+                cmp("age", CmpOp::Gt, json!(3))
+            ])
         );
         assert!(!f.matches(&row(json!({"name": "x", "age": 10}))));
         assert!(f.matches(&row(json!({"name": evil, "age": 10}))));
@@ -1100,9 +1128,16 @@ mod tests {
             FilterPiece::Text("%\"".into()),
         ])
         .unwrap();
-        assert_eq!(shape(f.expr()), cmp("name", CmpOp::Like, json!(format!("%{evil}%"))));
+        assert_eq!(
+            shape(f.expr()),
+            cmp("name", CmpOp::Like, json!(format!("%{evil}%")))
+        );
         // A value piece can never be a column or an operator.
-        let e = Filter::parse(&[FilterPiece::Value(json!("name")), FilterPiece::Text(" = 1".into())]).unwrap_err();
+        let e = Filter::parse(&[
+            FilterPiece::Value(json!("name")),
+            FilterPiece::Text(" = 1".into()),
+        ])
+        .unwrap_err();
         assert_eq!(e.message, "expected a column name, found an interpolated value");
         let e = Filter::parse(&[
             FilterPiece::Text("a ".into()),
@@ -1133,11 +1168,18 @@ mod tests {
         assert_eq!(err("a = x b = 2").message, "expected AND or OR, found '='");
         assert_eq!(err("a = 1 AND").message, "expected a condition after 'AND'");
         let e = err("a = \"open");
-        assert_eq!((e.message.as_str(), e.offset), ("unterminated string: a closing quote is missing", 4));
+        assert_eq!(
+            (e.message.as_str(), e.offset),
+            ("unterminated string: a closing quote is missing", 4)
+        );
         assert!(err("a IS 3").message.starts_with("expected NULL"));
         let long = "c".repeat(64);
         assert!(err(&format!("{long} = 1")).message.contains("longer than 63"));
-        let e = Filter::parse(&[FilterPiece::Text("a = ".into()), FilterPiece::Value(json!([1, 2]))]).unwrap_err();
+        let e = Filter::parse(&[
+            FilterPiece::Text("a = ".into()),
+            FilterPiece::Value(json!([1, 2])),
+        ])
+        .unwrap_err();
         assert!(e.message.contains("list or object"), "{}", e.message);
         // Offsets count characters, an interpolated value as one.
         let e = Filter::parse(&[
@@ -1266,20 +1308,35 @@ mod tests {
         assert!(w.sql.contains("\"name\" = $3"), "{}", w.sql);
         assert!(w.sql.contains("\"age\" > $4"), "{}", w.sql);
         assert!(w.sql.contains("\"born\" < CAST($5 AS DATE)"), "{}", w.sql);
-        assert!(w.sql.contains("CAST(\"name\" AS TEXT) ILIKE $6 ESCAPE ''"), "{}", w.sql);
+        assert!(
+            w.sql.contains("CAST(\"name\" AS TEXT) ILIKE $6 ESCAPE ''"),
+            "{}",
+            w.sql
+        );
     }
 
     #[test]
     fn sql_reports_unknown_columns_and_bad_values_when_strict() {
-        let e = parse("nme = 1").to_sql(Dialect::Sqlite, &cols(), true, 1).unwrap_err();
+        let e = parse("nme = 1")
+            .to_sql(Dialect::Sqlite, &cols(), true, 1)
+            .unwrap_err();
         assert_eq!(e.message, "unknown column nme");
-        let w = parse("nme = 1 OR nme <> 1").to_sql(Dialect::Sqlite, &cols(), false, 1).unwrap();
+        let w = parse("nme = 1 OR nme <> 1")
+            .to_sql(Dialect::Sqlite, &cols(), false, 1)
+            .unwrap();
         assert_eq!(w.sql, "((1 = 0) OR (1 = 1))");
         assert!(w.params.is_empty());
-        let e = parse("age > abc").to_sql(Dialect::Sqlite, &cols(), true, 1).unwrap_err();
+        let e = parse("age > abc")
+            .to_sql(Dialect::Sqlite, &cols(), true, 1)
+            .unwrap_err();
         assert!(e.message.contains("column age"), "{}", e.message);
         assert_eq!(e.offset, 6);
-        let w = parse("name = NULL AND age <> ''").to_sql(Dialect::Sqlite, &cols(), true, 1).unwrap();
-        assert_eq!(w.sql, "((\"name\" IS NULL OR \"name\" = '') AND (\"age\" IS NOT NULL))");
+        let w = parse("name = NULL AND age <> ''")
+            .to_sql(Dialect::Sqlite, &cols(), true, 1)
+            .unwrap();
+        assert_eq!(
+            w.sql,
+            "((\"name\" IS NULL OR \"name\" = '') AND (\"age\" IS NOT NULL))"
+        );
     }
 }

@@ -8,9 +8,10 @@
 //!   server instance reads.
 //! - [`rows`]: in-memory `FILTER`, `AGGREGATE`, `JOIN`, `GROUP BY` and `SORT` over rows.
 //!
-//! The catalog table is created by this crate's migration `bot_tables` (folders
-//! `migrations/sqlite` and `migrations/postgres`); [`ensure_catalog`] applies the same SQL
-//! idempotently for callers that do not run the migration set.
+//! The catalog table is created by the migration `2026-11-26-000200_bot_tables` of
+//! [`crate::MIGRATIONS`] (folders `migrations/sqlite` and `migrations/postgres`);
+//! [`ensure_catalog`] applies the same SQL idempotently for callers that do not run the
+//! migration set.
 
 pub mod filter;
 pub mod rows;
@@ -28,8 +29,7 @@ pub use tables::{ColumnDef, ColumnType, DefError, TableDef, TableInfo, Tables};
 /// The SQL of the catalog migration (`up.sql`), SQLite flavour.
 const CATALOG_SQLITE: &str = include_str!("../../migrations/sqlite/2026-11-26-000200_bot_tables/up.sql");
 /// The SQL of the catalog migration (`up.sql`), PostgreSQL flavour.
-const CATALOG_POSTGRES: &str =
-    include_str!("../../migrations/postgres/2026-11-26-000200_bot_tables/up.sql");
+const CATALOG_POSTGRES: &str = include_str!("../../migrations/postgres/2026-11-26-000200_bot_tables/up.sql");
 
 /// Creates the catalog table (`bot_tables`) when it does not exist yet: the same SQL as the
 /// `bot_tables` migration, which is written to be applied more than once.

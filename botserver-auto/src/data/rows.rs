@@ -211,9 +211,7 @@ fn order(a: &Value, b: &Value) -> Ordering {
             .unwrap_or(0.0)
             .partial_cmp(&numeric(b).unwrap_or(0.0))
             .unwrap_or(Ordering::Equal),
-        1 => {
-            text_of(a).to_lowercase().cmp(&text_of(b).to_lowercase())
-        }
+        1 => text_of(a).to_lowercase().cmp(&text_of(b).to_lowercase()),
         2 => a.as_bool().cmp(&b.as_bool()),
         _ => a.to_string().cmp(&b.to_string()),
     }
@@ -322,7 +320,13 @@ mod tests {
         assert_eq!(g["Rio"].as_array().unwrap().len(), 2);
         assert_eq!(g["Lisbon"].as_array().unwrap().len(), 1);
         assert_eq!(g["lisbon"].as_array().unwrap().len(), 1);
-        let by_age = group_by(&json!([{"a": 1}, {"a": "1"}, {"a": 1.0}, {}]).as_array().unwrap().clone(), "a");
+        let by_age = group_by(
+            &json!([{"a": 1}, {"a": "1"}, {"a": 1.0}, {}])
+                .as_array()
+                .unwrap()
+                .clone(),
+            "a",
+        );
         assert_eq!(by_age["1"].as_array().unwrap().len(), 3);
         assert_eq!(by_age[""].as_array().unwrap().len(), 1);
     }

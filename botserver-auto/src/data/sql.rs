@@ -82,7 +82,10 @@ fn bind_sqlite<'f>(
     q
 }
 
-fn bind_pg<'f>(mut q: BoxedSqlQuery<'f, Pg, SqlQuery>, params: &[SqlParam]) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
+fn bind_pg<'f>(
+    mut q: BoxedSqlQuery<'f, Pg, SqlQuery>,
+    params: &[SqlParam],
+) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
     for p in params {
         q = match p.clone() {
             SqlParam::Text(v) => q.bind::<Nullable<Text>, _>(v),

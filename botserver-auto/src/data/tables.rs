@@ -24,6 +24,8 @@
 //! - `FIND` returns rows in the order they were first written, at most
 //!   [`Tables::max_rows`] (default [`MAX_ROWS`]); a table has at most [`MAX_COLUMNS`]
 //!   columns.
+//! - Case-insensitive matching (`LIKE` in filters, `SEARCH`) folds every letter on
+//!   PostgreSQL, and ASCII letters only on SQLite.
 
 use super::DataError;
 use super::filter::{Dialect, Filter, SqlParam, is_empty, numeric, parse_number, truth};
@@ -178,7 +180,9 @@ impl ColumnType {
                     .as_str()
                     .and_then(parse_datetime)
                     .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
-                    .ok_or_else(|| format!("{} is not a date and time (YYYY-MM-DD HH:MM:SS)", shown(value)))?,
+                    .ok_or_else(|| {
+                        format!("{} is not a date and time (YYYY-MM-DD HH:MM:SS)", shown(value))
+                    })?,
             )),
             ColumnType::Json => SqlParam::Text(Some(value.to_string())),
         })
@@ -227,13 +231,17 @@ fn whole(value: &Value) -> Option<i64> {
     }
 }
 
-
 fn parse_datetime(s: &str) -> Option<chrono::NaiveDateTime> {
     let s = s.trim();
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(d.naive_utc());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(d) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(d);
         }
@@ -333,7 +341,10 @@ impl TableDef {
                 return Err(fail(format!("field {} is declared twice", col.name)));
             }
             if col.key && columns.iter().any(|c| c.key) {
-                return Err(fail(format!("field {} is a second key; a table has one key", col.name)));
+                return Err(fail(format!(
+                    "field {} is a second key; a table has one key",
+                    col.name
+                )));
             }
             if columns.len() == MAX_COLUMNS {
                 return Err(fail(format!("a table has at most {MAX_COLUMNS} fields")));
@@ -401,7 +412,9 @@ fn parse_field(line: &str) -> Result<Option<ColumnDef>, String> {
         .unwrap_or(rest.len());
     let type_word = &rest[..type_end];
     if type_word.is_empty() {
-        return Err(format!("field {name} needs a type (string, integer, number, boolean, date, datetime or json)"));
+        return Err(format!(
+            "field {name} needs a type (string, integer, number, boolean, date, datetime or json)"
+        ));
     }
     let ty = ColumnType::parse(type_word).ok_or_else(|| {
         format!(
@@ -417,11 +430,9 @@ fn parse_field(line: &str) -> Result<Option<ColumnDef>, String> {
             .ok_or_else(|| format!("missing ')' after the length of field {name}"))?;
         let inside = &after[..close];
         let first = inside.split(',').next().unwrap_or("").trim();
-        let n: u32 = first
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("the length of field {name} must be a positive whole number, not '{inside}'"))?;
+        let n: u32 = first.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("the length of field {name} must be a positive whole number, not '{inside}'")
+        })?;
         if ty == ColumnType::Text {
             len = Some(n);
         }
@@ -472,7 +483,9 @@ fn identifier(raw: &str, what: &str) -> Result<String, String> {
         ));
     }
     if name.len() > MAX_IDENT {
-        return Err(format!("{what} name '{name}' is longer than {MAX_IDENT} characters"));
+        return Err(format!(
+            "{what} name '{name}' is longer than {MAX_IDENT} characters"
+        ));
     }
     Ok(name)
 }
@@ -556,7 +569,10 @@ impl Tables {
         let mut seen: Vec<&str> = Vec::new();
         for c in &def.columns {
             if column_name(&c.name).ok().as_deref() != Some(c.name.as_str()) {
-                return Err(DataError::invalid(format!("column name '{}' is not valid", c.name)));
+                return Err(DataError::invalid(format!(
+                    "column name '{}' is not valid",
+                    c.name
+                )));
             }
             if seen.contains(&c.name.as_str()) {
                 return Err(DataError::invalid(format!("column {} is declared twice", c.name)));
@@ -564,7 +580,9 @@ impl Tables {
             seen.push(&c.name);
         }
         if def.columns.iter().filter(|c| c.key).count() > 1 {
-            return Err(DataError::invalid(format!("table {name} declares more than one key")));
+            return Err(DataError::invalid(format!(
+                "table {name} declares more than one key"
+            )));
         }
         let storage = def.storage_columns();
         check_width(&name, storage.len())?;
@@ -617,12 +635,20 @@ impl Tables {
             "SELECT name AS v FROM bot_tables WHERE bot_id = {} ORDER BY name",
             b.push_text(self.bot.to_string())
         );
-        Ok(sql::load_text(conn, &q, &b.params)?.into_iter().flatten().collect())
+        Ok(sql::load_text(conn, &q, &b.params)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// `SAVE`: inserts the row, or updates the fields it carries in the row with the same
     /// key. Returns the key (generated when a text key is missing).
-    pub fn save(&self, conn: &mut AnyConnection, table: &str, row: &Map<String, Value>) -> Result<Value, DataError> {
+    pub fn save(
+        &self,
+        conn: &mut AnyConnection,
+        table: &str,
+        row: &Map<String, Value>,
+    ) -> Result<Value, DataError> {
         let name = table_name(table).map_err(DataError::Invalid)?;
         let fields = normalize(row)?;
         conn.transaction(|c| {
@@ -633,7 +659,12 @@ impl Tables {
 
     /// `INSERT`: adds the row; a row with the same key already there is a conflict.
     /// Returns the key.
-    pub fn insert(&self, conn: &mut AnyConnection, table: &str, row: &Map<String, Value>) -> Result<Value, DataError> {
+    pub fn insert(
+        &self,
+        conn: &mut AnyConnection,
+        table: &str,
+        row: &Map<String, Value>,
+    ) -> Result<Value, DataError> {
         let name = table_name(table).map_err(DataError::Invalid)?;
         let fields = normalize(row)?;
         conn.transaction(|c| {
@@ -668,7 +699,7 @@ impl Tables {
             let sets = set_list(&info, &fields, &mut b)?;
             let cond = filter.write_sql(&info.columns, info.defined, &mut b)?;
             let q = format!("UPDATE {} SET {sets} WHERE {cond}", quote(&info.physical));
-            Ok(sql::execute(c, &q, &b.params).map_err(|e| conflict(e, &info.name))?)
+            sql::execute(c, &q, &b.params).map_err(|e| conflict(e, &info.name))
         })
     }
 
@@ -718,10 +749,16 @@ impl Tables {
                     continue;
                 }
                 let Some(kv) = fields.iter().find(|(k, _)| *k == keycol).map(|(_, v)| v.clone()) else {
-                    return Err(DataError::invalid(format!("row {} of MERGE has no {keycol}", i + 1)));
+                    return Err(DataError::invalid(format!(
+                        "row {} of MERGE has no {keycol}",
+                        i + 1
+                    )));
                 };
                 if is_empty(Some(&kv)) {
-                    return Err(DataError::invalid(format!("row {} of MERGE has an empty {keycol}", i + 1)));
+                    return Err(DataError::invalid(format!(
+                        "row {} of MERGE has an empty {keycol}",
+                        i + 1
+                    )));
                 }
                 let mut b = Binder::new(sql::dialect(c), 1);
                 let others: Fields = fields.iter().filter(|(k, _)| *k != keycol).cloned().collect();
@@ -827,7 +864,7 @@ impl Tables {
         }
         let dialect = sql::dialect(conn);
         let order = match dialect {
-            Dialect::Sqlite => "rowid",
+            Dialect::Sqlite => "_rowid_",
             Dialect::Postgres => "\"_seq\"",
         };
         let q = format!(
@@ -866,16 +903,25 @@ impl Tables {
         Ok(key)
     }
 
-    fn insert_row(&self, c: &mut AnyConnection, info: &TableInfo, fields: Fields) -> Result<Value, DataError> {
+    fn insert_row(
+        &self,
+        c: &mut AnyConnection,
+        info: &TableInfo,
+        fields: Fields,
+    ) -> Result<Value, DataError> {
         let (fields, key) = with_key(info, fields)?;
         let mut b = Binder::new(sql::dialect(c), 1);
         let (cols, phs) = value_lists(info, &fields, &mut b)?;
         let q = format!("INSERT INTO {} ({cols}) VALUES ({phs})", quote(&info.physical));
         match sql::execute(c, &q, &b.params) {
             Ok(_) => Ok(key),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(DataError::Conflict(
-                format!("table {} already has a row with key {}", info.name, super::filter::text_of(&key)),
-            )),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Err(DataError::Conflict(format!(
+                    "table {} already has a row with key {}",
+                    info.name,
+                    super::filter::text_of(&key)
+                )))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -1012,7 +1058,11 @@ impl Tables {
             }
             defs.push(d);
         }
-        sql::execute(c, &format!("CREATE TABLE {} ({})", quote(&physical), defs.join(", ")), &[])?;
+        sql::execute(
+            c,
+            &format!("CREATE TABLE {} ({})", quote(&physical), defs.join(", ")),
+            &[],
+        )?;
         let info = TableInfo {
             name: name.to_string(),
             physical,
@@ -1042,7 +1092,12 @@ impl Tables {
         Ok(info)
     }
 
-    fn add_columns(&self, c: &mut AnyConnection, info: &mut TableInfo, added: Vec<ColumnDef>) -> Result<(), DataError> {
+    fn add_columns(
+        &self,
+        c: &mut AnyConnection,
+        info: &mut TableInfo,
+        added: Vec<ColumnDef>,
+    ) -> Result<(), DataError> {
         let dialect = sql::dialect(c);
         for col in added {
             let q = format!(
@@ -1132,7 +1187,10 @@ fn normalize(row: &Map<String, Value>) -> Result<Fields, DataError> {
 /// The row with its key filled in (generated for a text key), and the key's value.
 fn with_key(info: &TableInfo, mut fields: Fields) -> Result<(Fields, Value), DataError> {
     let Some(col) = info.column(&info.key) else {
-        return Err(DataError::invalid(format!("table {} has no key column", info.name)));
+        return Err(DataError::invalid(format!(
+            "table {} has no key column",
+            info.name
+        )));
     };
     let given = fields.iter().position(|(k, _)| *k == info.key);
     let value = match given.map(|i| &fields[i].1) {
@@ -1337,7 +1395,10 @@ mod tests {
         assert!(def.storage_columns()[0].key);
         let def = TableDef::parse("t", &["name string"]).unwrap();
         let cols = def.storage_columns();
-        assert_eq!((cols[0].name.as_str(), cols[0].ty, cols[0].key), ("id", ColumnType::Text, true));
+        assert_eq!(
+            (cols[0].name.as_str(), cols[0].ty, cols[0].key),
+            ("id", ColumnType::Text, true)
+        );
         assert_eq!(cols.len(), 2);
     }
 
@@ -1345,7 +1406,11 @@ mod tests {
     fn table_block_errors_name_the_line() {
         let e = TableDef::parse("t", &["name string", "", "age numbr"]).unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.message.contains("unknown type 'numbr' for field age"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown type 'numbr' for field age"),
+            "{}",
+            e.message
+        );
         assert!(e.to_string().ends_with("(line 3 of the TABLE block)"));
         let e = TableDef::parse("t", &["name"]).unwrap_err();
         assert_eq!(e.line, Some(0));
@@ -1353,7 +1418,10 @@ mod tests {
         let e = TableDef::parse("t", &["a int key", "b int key"]).unwrap_err();
         assert_eq!(e.line, Some(1));
         let e = TableDef::parse("t", &["a int", "A text"]).unwrap_err();
-        assert_eq!((e.line, e.message.as_str()), (Some(1), "field a is declared twice"));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (Some(1), "field a is declared twice")
+        );
         let e = TableDef::parse("t", &["a int unique"]).unwrap_err();
         assert!(e.message.contains("unexpected 'unique'"));
         let e = TableDef::parse("t", &["a string(x)"]).unwrap_err();
@@ -1389,20 +1457,47 @@ mod tests {
     #[test]
     fn values_convert_to_the_column_type() {
         use ColumnType::*;
-        assert_eq!(Integer.coerce(&json!("42"), None), Ok(SqlParam::Integer(Some(42))));
+        assert_eq!(
+            Integer.coerce(&json!("42"), None),
+            Ok(SqlParam::Integer(Some(42)))
+        );
         assert_eq!(Integer.coerce(&json!(7.0), None), Ok(SqlParam::Integer(Some(7))));
         assert!(Integer.coerce(&json!(7.5), None).is_err());
-        assert!(Integer.coerce(&json!("abc"), None).unwrap_err().contains("'abc' is not a whole number"));
-        assert_eq!(Number.coerce(&json!(" 2.5 "), None), Ok(SqlParam::Float(Some(2.5))));
+        assert!(
+            Integer
+                .coerce(&json!("abc"), None)
+                .unwrap_err()
+                .contains("'abc' is not a whole number")
+        );
+        assert_eq!(
+            Number.coerce(&json!(" 2.5 "), None),
+            Ok(SqlParam::Float(Some(2.5)))
+        );
         assert_eq!(Number.coerce(&json!(""), None), Ok(SqlParam::Float(None)));
-        assert_eq!(Boolean.coerce(&json!("Yes"), None), Ok(SqlParam::Bool(Some(true))));
+        assert_eq!(
+            Boolean.coerce(&json!("Yes"), None),
+            Ok(SqlParam::Bool(Some(true)))
+        );
         assert_eq!(Boolean.coerce(&json!(0), None), Ok(SqlParam::Bool(Some(false))));
         assert!(Boolean.coerce(&json!("maybe"), None).is_err());
-        assert_eq!(Text.coerce(&json!(12), None), Ok(SqlParam::Text(Some("12".into()))));
+        assert_eq!(
+            Text.coerce(&json!(12), None),
+            Ok(SqlParam::Text(Some("12".into())))
+        );
         assert_eq!(Text.coerce(&json!(""), None), Ok(SqlParam::Text(Some("".into()))));
-        assert!(Text.coerce(&json!("abcdef"), Some(5)).unwrap_err().contains("longer than 5"));
-        assert_eq!(Text.coerce(&json!("abcdé"), Some(5)), Ok(SqlParam::Text(Some("abcdé".into()))));
-        assert_eq!(Date.coerce(&json!("2024-03-05T10:00:00Z"), None), Ok(SqlParam::Text(Some("2024-03-05".into()))));
+        assert!(
+            Text.coerce(&json!("abcdef"), Some(5))
+                .unwrap_err()
+                .contains("longer than 5")
+        );
+        assert_eq!(
+            Text.coerce(&json!("abcdé"), Some(5)),
+            Ok(SqlParam::Text(Some("abcdé".into())))
+        );
+        assert_eq!(
+            Date.coerce(&json!("2024-03-05T10:00:00Z"), None),
+            Ok(SqlParam::Text(Some("2024-03-05".into())))
+        );
         assert!(Date.coerce(&json!("05/03/2024"), None).is_err());
         assert_eq!(
             DateTime.coerce(&json!("2024-03-05T10:00:00+02:00"), None),
@@ -1412,7 +1507,10 @@ mod tests {
             DateTime.coerce(&json!("2024-03-05 10:30"), None),
             Ok(SqlParam::Text(Some("2024-03-05T10:30:00".into())))
         );
-        assert_eq!(Json.coerce(&json!({"a": [1]}), None), Ok(SqlParam::Text(Some("{\"a\":[1]}".into()))));
+        assert_eq!(
+            Json.coerce(&json!({"a": [1]}), None),
+            Ok(SqlParam::Text(Some("{\"a\":[1]}".into())))
+        );
         assert_eq!(Integer.compare_param(&json!(2.5)), Ok(SqlParam::Float(Some(2.5))));
     }
 
@@ -1432,6 +1530,9 @@ mod tests {
         let row = decode_row(&info, r#"[{"id":"a","ok":1},{"n":3.0}]"#).unwrap();
         assert_eq!(Value::Object(row), json!({"id": "a", "ok": true, "n": 3}));
         let p = projection(&info, Dialect::Postgres);
-        assert_eq!(p, "'[' || json_build_object('id', \"id\", 'ok', \"ok\", 'n', \"n\")::text || ']'");
+        assert_eq!(
+            p,
+            "'[' || json_build_object('id', \"id\", 'ok', \"ok\", 'n', \"n\")::text || ']'"
+        );
     }
 }

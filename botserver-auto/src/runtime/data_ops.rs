@@ -150,7 +150,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
     let j = with_ctx(|ctx| {
         let bot = ctx.session.bot_id;
         let r = ctx.effect(name, |ctx| {
-            let mut conn = ctx.services.state.db.get().map_err(|e| e.to_string())?;
+            let mut conn = ctx.services.db.get().map_err(|e| e.to_string())?;
             let t = Tables::new(bot);
             let c: &mut AnyConnection = &mut conn;
             let r = match &op {

@@ -46,7 +46,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         let was_replay = ctx.replaying();
         let r = ctx.effect(&name, |ctx| {
             let s = ctx.services.clone();
-            let store = s.state.objects.clone();
+            let store = s.objects.clone();
             let fut = async {
                 let e = |e: botlib::AppError| match e {
                     botlib::AppError::NotConfigured(w) => format!("{name} needs the drive: {w} is not configured"),

@@ -14,11 +14,24 @@ use std::sync::Arc;
 
 type R = Result<Dynamic, Box<EvalAltResult>>;
 
-/// What scripts reach: the server's state (database, cache, LLM, mail, drive…) and the
+/// What scripts reach: the server's services (taken from `AppState` when the engine is
+/// installed, so modules that provide them must install before this one) and the
 /// guarded HTTP clients.
 pub struct Services {
-    /// The server.
-    pub state: Arc<AppState>,
+    /// The database.
+    pub db: botstate::Db,
+    /// Cache, pub/sub and locks.
+    pub cache: Arc<dyn botstate::Cache>,
+    /// The drive.
+    pub objects: Arc<dyn botstate::services::ObjectStore>,
+    /// Language models.
+    pub llm: Arc<dyn botstate::services::LlmProvider>,
+    /// Vector indexes.
+    pub vectors: Arc<dyn botstate::services::VectorStore>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn botstate::services::Mailer>,
+    /// Schedules and event hooks.
+    pub scheduler: Arc<dyn botstate::services::Scheduler>,
     /// HTTP refusing private addresses.
     pub http: crate::net::Guarded,
     /// HTTP for bots with `http-allow-private=true`.
@@ -28,15 +41,21 @@ pub struct Services {
 }
 
 impl Services {
-    /// Services over a server state, on the current Tokio runtime.
-    pub fn new(state: Arc<AppState>) -> Result<Services, String> {
+    /// The services of a server state, on the current Tokio runtime.
+    pub fn new(state: &AppState) -> Result<Services, String> {
         let strict = crate::net::HttpPolicy::default();
         let private = crate::net::HttpPolicy {
             allow_private: true,
             ..Default::default()
         };
         Ok(Services {
-            state,
+            db: state.db.clone(),
+            cache: state.cache.clone(),
+            objects: state.objects.clone(),
+            llm: state.llm.clone(),
+            vectors: state.vectors.clone(),
+            mailer: state.mailer.clone(),
+            scheduler: state.scheduler.clone(),
             http: crate::net::Guarded::new(strict).map_err(|e| e.to_string())?,
             http_private: crate::net::Guarded::new(private).map_err(|e| e.to_string())?,
             rt: tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?,
@@ -260,7 +279,7 @@ fn keyword(name: &str, a: Array) -> R {
             service("PUBLISH EVENT", true, move |s, ctx| {
                 let channel = format!("bot-events:{}:{event}", ctx.session.bot_id);
                 async move {
-                    s.state
+                    s
                         .cache
                         .publish(&channel, data.to_string().as_bytes())
                         .await
@@ -479,7 +498,7 @@ fn llm(prompt: String, _mode: Option<String>) -> R {
             ..Default::default()
         };
         async move {
-            s.state
+            s
                 .llm
                 .chat(req)
                 .await
@@ -494,13 +513,12 @@ fn think_kb(query: String) -> R {
         let bot = ctx.session.bot_id;
         let kbs = ctx.state.kbs.clone();
         async move {
-            let vectors = s.state.llm.embed(Some(bot), vec![query]).await.map_err(service_error)?;
+            let vectors = s.llm.embed(Some(bot), vec![query]).await.map_err(service_error)?;
             let vector = vectors.into_iter().next().unwrap_or_default();
             let mut out = Vec::new();
             for kb in kbs {
                 let collection = format!("{bot}_{kb}");
                 for hit in s
-                    .state
                     .vectors
                     .search(&collection, vector.clone(), 5, None)
                     .await
@@ -535,7 +553,7 @@ fn send_mail(to: String, subject: String, body: String) -> R {
             text: body,
             ..Default::default()
         };
-        async move { s.state.mailer.send(mail).await.map(Json::String).map_err(service_error) }
+        async move { s.mailer.send(mail).await.map(Json::String).map_err(service_error) }
     })
 }
 

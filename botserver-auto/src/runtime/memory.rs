@@ -41,7 +41,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         let bot = ctx.session.bot_id.to_string();
         let r = ctx.effect(name, |ctx| {
             let now = ctx.now_ms();
-            let mut conn = ctx.services.state.db.get().map_err(|e| e.to_string())?;
+            let mut conn = ctx.services.db.get().map_err(|e| e.to_string())?;
             if write {
                 let text = value.to_string();
                 if text.len() > MAX_VALUE_BYTES {

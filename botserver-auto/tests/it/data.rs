@@ -4,19 +4,20 @@
 //! tenancy.
 
 use botlib::BotId;
-use botserver_auto::data::{self, DataError, Filter, FilterPiece, TableDef, Tables, rows, tables::ColumnType};
+use botserver_auto::data::{
+    self, DataError, Filter, FilterPiece, TableDef, Tables, rows, tables::ColumnType,
+};
 use botstate::AnyConnection;
 use botstate::testing::TestDb;
 use serde_json::{Map, Value, json};
 
-/// Runs `test` on a fresh database of each backend, with the catalog in place.
+/// Runs `test` on a fresh database of each backend, with this crate's migrations applied.
 fn each_backend(test: impl Fn(&mut AnyConnection, &str)) {
     for db in TestDb::all() {
-        let pool = db.connect();
+        let pool = db.migrated(&[&botserver_auto::MIGRATIONS]);
         let backend = pool.backend().name();
         let mut conn = pool.get().expect("connection");
-        data::ensure_catalog(&mut conn).expect("catalog");
-        data::ensure_catalog(&mut conn).expect("the catalog SQL applies twice");
+        data::ensure_catalog(&mut conn).expect("the catalog SQL applies over the migration");
         test(&mut conn, backend);
     }
 }
@@ -62,7 +63,10 @@ fn a_defined_table_stores_typed_values_and_returns_them_typed() {
         let bot = BotId::for_name("typed");
         let t = Tables::new(bot);
         let added = define(&t, c, "Contacts", &CONTACTS);
-        assert_eq!(added, vec!["id", "name", "age", "score", "vip", "born", "seen", "tags"]);
+        assert_eq!(
+            added,
+            vec!["id", "name", "age", "score", "vip", "born", "seen", "tags"]
+        );
 
         let key = t
             .save(
@@ -95,9 +99,15 @@ fn a_defined_table_stores_typed_values_and_returns_them_typed() {
         );
 
         // SAVE with an existing key updates only the fields it carries.
-        assert_eq!(t.save(c, "contacts", &obj(json!({"id": 1, "age": 31}))).unwrap(), json!(1));
+        assert_eq!(
+            t.save(c, "contacts", &obj(json!({"id": 1, "age": 31}))).unwrap(),
+            json!(1)
+        );
         let ana = t.find(c, "contacts", Some(&f("id = 1")), None).unwrap();
-        assert_eq!((ana[0]["name"].clone(), ana[0]["age"].clone()), (json!("Ana"), json!(31)));
+        assert_eq!(
+            (ana[0]["name"].clone(), ana[0]["age"].clone()),
+            (json!("Ana"), json!(31))
+        );
 
         let info = t.describe(c, "contacts.xlsx").unwrap().expect("catalogued");
         let hex = bot.as_uuid().simple().to_string();
@@ -112,7 +122,10 @@ fn a_defined_table_stores_typed_values_and_returns_them_typed() {
         let m = invalid(t.save(c, "contacts", &obj(json!({"id": 3, "name": "a".repeat(21)}))));
         assert!(m.contains("column name") && m.contains("longer than 20"), "{m}");
         let m = invalid(t.save(c, "contacts", &obj(json!({"id": 3, "age": "old"}))));
-        assert!(m.contains("column age") && m.contains("'old' is not a whole number"), "{m}");
+        assert!(
+            m.contains("column age") && m.contains("'old' is not a whole number"),
+            "{m}"
+        );
         let m = invalid(t.save(c, "contacts", &obj(json!({"id": 3, "born": "yesterday"}))));
         assert!(m.contains("not a date"), "{m}");
         let m = invalid(t.save(c, "contacts", &obj(json!({"name": "no key"}))));
@@ -137,9 +150,14 @@ fn tables_without_a_definition_are_created_on_first_write_and_grow_with_the_data
         let t = Tables::new(BotId::for_name("inferred"));
         assert!(t.find(c, "notes", None, None).unwrap().is_empty());
         assert_eq!(t.delete(c, "notes", &f("id = 1")).unwrap(), 0);
-        assert_eq!(t.update(c, "notes", &f("id = 1"), &obj(json!({"a": 1}))).unwrap(), 0);
+        assert_eq!(
+            t.update(c, "notes", &f("id = 1"), &obj(json!({"a": 1}))).unwrap(),
+            0
+        );
 
-        let first = t.save(c, "notes", &obj(json!({"text": "hi", "empty": null}))).unwrap();
+        let first = t
+            .save(c, "notes", &obj(json!({"text": "hi", "empty": null})))
+            .unwrap();
         let first_id = first.as_str().expect("a generated text key");
         assert_eq!(uuid::Uuid::parse_str(first_id).unwrap().get_version_num(), 4);
         t.save(
@@ -148,7 +166,12 @@ fn tables_without_a_definition_are_created_on_first_write_and_grow_with_the_data
             &obj(json!({"id": "n2", "text": "yo", "stars": 3, "done": true, "meta": {"k": [1]}})),
         )
         .unwrap();
-        t.save(c, "notes", &obj(json!({"id": "n3", "stars": "4.5", "done": "no"}))).unwrap();
+        t.save(
+            c,
+            "notes",
+            &obj(json!({"id": "n3", "stars": "4.5", "done": "no"})),
+        )
+        .unwrap();
 
         let info = t.describe(c, "notes").unwrap().unwrap();
         assert!(!info.defined);
@@ -165,7 +188,11 @@ fn tables_without_a_definition_are_created_on_first_write_and_grow_with_the_data
             "{backend}"
         );
         let all = t.find(c, "notes", None, None).unwrap();
-        assert_eq!(ids(&all, "id"), vec![json!(first_id), json!("n2"), json!("n3")], "{backend}");
+        assert_eq!(
+            ids(&all, "id"),
+            vec![json!(first_id), json!("n2"), json!("n3")],
+            "{backend}"
+        );
         assert_eq!(
             Value::Object(all[0].clone()),
             json!({"id": first_id, "text": "hi", "done": null, "meta": null, "stars": null})
@@ -174,11 +201,20 @@ fn tables_without_a_definition_are_created_on_first_write_and_grow_with_the_data
             Value::Object(all[1].clone()),
             json!({"id": "n2", "text": "yo", "done": true, "meta": {"k": [1]}, "stars": 3})
         );
-        assert_eq!((all[2]["stars"].clone(), all[2]["done"].clone()), (json!(4.5), json!(false)));
+        assert_eq!(
+            (all[2]["stars"].clone(), all[2]["done"].clone()),
+            (json!(4.5), json!(false))
+        );
 
         // A column no row has yet is empty everywhere, not an error.
-        assert_eq!(t.find(c, "notes", Some(&f("colour = red")), None).unwrap().len(), 0);
-        assert_eq!(t.find(c, "notes", Some(&f("colour <> red")), None).unwrap().len(), 3);
+        assert_eq!(
+            t.find(c, "notes", Some(&f("colour = red")), None).unwrap().len(),
+            0
+        );
+        assert_eq!(
+            t.find(c, "notes", Some(&f("colour <> red")), None).unwrap().len(),
+            3
+        );
         // Type of a grown column holds: text into a number column is refused.
         let m = invalid(t.save(c, "notes", &obj(json!({"id": "n4", "stars": "many"}))));
         assert!(m.contains("column stars"), "{m}");
@@ -198,18 +234,37 @@ fn redefining_a_table_adds_columns_and_keeps_the_data() {
     each_backend(|c, backend| {
         let t = Tables::new(BotId::for_name("redefine"));
         // A table first written without a definition...
-        t.save(c, "leads", &obj(json!({"id": "l1", "name": "Ana", "budget": 10}))).unwrap();
+        t.save(c, "leads", &obj(json!({"id": "l1", "name": "Ana", "budget": 10})))
+            .unwrap();
         // ...then defined: new columns are added, existing ones kept with their data.
-        let added = define(&t, c, "leads", &["id string key", "name string", "phone string", "since date"]);
+        let added = define(
+            &t,
+            c,
+            "leads",
+            &["id string key", "name string", "phone string", "since date"],
+        );
         assert_eq!(added, vec!["phone", "since"], "{backend}");
-        let added = define(&t, c, "leads", &["name integer", "phone string", "email string(50)"]);
+        let added = define(
+            &t,
+            c,
+            "leads",
+            &["name integer", "phone string", "email string(50)"],
+        );
         assert_eq!(added, vec!["email"], "{backend}");
         let info = t.describe(c, "leads").unwrap().unwrap();
         assert!(info.defined);
-        assert_eq!(info.column("name").unwrap().ty, ColumnType::Text, "types never change");
+        assert_eq!(
+            info.column("name").unwrap().ty,
+            ColumnType::Text,
+            "types never change"
+        );
         assert!(info.column("budget").is_some(), "columns are never dropped");
-        t.save(c, "leads", &obj(json!({"id": "l2", "name": "Bo", "phone": "555", "since": "2024-01-31"})))
-            .unwrap();
+        t.save(
+            c,
+            "leads",
+            &obj(json!({"id": "l2", "name": "Bo", "phone": "555", "since": "2024-01-31"})),
+        )
+        .unwrap();
         let rows = t.find(c, "leads", None, None).unwrap();
         assert_eq!(
             Value::Array(rows.into_iter().map(Value::Object).collect()),
@@ -233,7 +288,14 @@ fn sql_filters_agree_with_in_memory_filters() {
             &t,
             c,
             "people",
-            &["name string", "age integer", "score number", "vip boolean", "city string", "born date"],
+            &[
+                "name string",
+                "age integer",
+                "score number",
+                "vip boolean",
+                "city string",
+                "born date",
+            ],
         );
         let people = json!([
             {"id": "a", "name": "Ana", "age": 30, "score": 7.5, "vip": true, "city": "Rio", "born": "1994-02-01"},
@@ -315,35 +377,49 @@ fn interpolated_values_are_bound_never_spliced() {
         }
         let evil = "x' OR 1=1 --";
         let by_name = |v: &str| {
-            Filter::parse(&[
-                FilterPiece::Text("name = ".into()),
-                FilterPiece::Value(json!(v)),
-            ])
-            .unwrap()
+            Filter::parse(&[FilterPiece::Text("name = ".into()), FilterPiece::Value(json!(v))]).unwrap()
         };
-        assert!(t.find(c, "users", Some(&by_name(evil)), None).unwrap().is_empty(), "{backend}");
+        assert!(
+            t.find(c, "users", Some(&by_name(evil)), None).unwrap().is_empty(),
+            "{backend}"
+        );
         assert_eq!(t.delete(c, "users", &by_name(evil)).unwrap(), 0);
-        assert_eq!(t.update(c, "users", &by_name(evil), &obj(json!({"name": "pwned"}))).unwrap(), 0);
+        assert_eq!(
+            t.update(c, "users", &by_name(evil), &obj(json!({"name": "pwned"})))
+                .unwrap(),
+            0
+        );
         let quoted = Filter::parse(&[
             FilterPiece::Text("name = '".into()),
             FilterPiece::Value(json!("Ana' OR name <> '")),
             FilterPiece::Text("'".into()),
         ])
         .unwrap();
-        assert!(t.find(c, "users", Some(&quoted), None).unwrap().is_empty(), "{backend}");
+        assert!(
+            t.find(c, "users", Some(&quoted), None).unwrap().is_empty(),
+            "{backend}"
+        );
         // Stored and found again verbatim.
         let tricky = [evil, "Robert'); DROP TABLE users;--", "\"quoted\" \\ back", "%_"];
         for (i, name) in tricky.iter().enumerate() {
-            t.save(c, "users", &obj(json!({"id": format!("t{i}"), "name": name}))).unwrap();
+            t.save(c, "users", &obj(json!({"id": format!("t{i}"), "name": name})))
+                .unwrap();
         }
         for (i, name) in tricky.iter().enumerate() {
             let found = t.find(c, "users", Some(&by_name(name)), None).unwrap();
-            assert_eq!(ids(&found, "id"), vec![json!(format!("t{i}"))], "{backend}: {name}");
+            assert_eq!(
+                ids(&found, "id"),
+                vec![json!(format!("t{i}"))],
+                "{backend}: {name}"
+            );
             assert_eq!(found[0]["name"], json!(name));
         }
         assert_eq!(t.find(c, "users", None, None).unwrap().len(), 6);
         // `%` and `_` in SEARCH are literal characters.
-        assert_eq!(ids(&t.search(c, "users", "%_", None).unwrap(), "id"), vec![json!("t3")]);
+        assert_eq!(
+            ids(&t.search(c, "users", "%_", None).unwrap(), "id"),
+            vec![json!("t3")]
+        );
         assert_eq!(t.list(c).unwrap(), vec!["users"]);
     });
 }
@@ -352,17 +428,34 @@ fn interpolated_values_are_bound_never_spliced() {
 fn update_delete_merge_and_search() {
     each_backend(|c, backend| {
         let t = Tables::new(BotId::for_name("ops"));
-        define(&t, c, "customers", &["email string key", "name string", "city string", "visits integer", "vip boolean"]);
+        define(
+            &t,
+            c,
+            "customers",
+            &[
+                "email string key",
+                "name string",
+                "city string",
+                "visits integer",
+                "vip boolean",
+            ],
+        );
         for (email, name, city, visits) in [
             ("ana@x.org", "Ana Lima", "Rio", 3),
             ("bo@x.org", "Bo Ek", "Rio", 0),
             ("cy@x.org", "Cy Rios", "Lisbon", 7),
         ] {
-            t.insert(c, "customers", &obj(json!({"email": email, "name": name, "city": city, "visits": visits})))
-                .unwrap();
+            t.insert(
+                c,
+                "customers",
+                &obj(json!({"email": email, "name": name, "city": city, "visits": visits})),
+            )
+            .unwrap();
         }
         // UPDATE counts the rows changed.
-        let n = t.update(c, "customers", &f("city = Rio"), &obj(json!({"vip": true}))).unwrap();
+        let n = t
+            .update(c, "customers", &f("city = Rio"), &obj(json!({"vip": true})))
+            .unwrap();
         assert_eq!(n, 2, "{backend}");
         let vips = t.find(c, "customers", Some(&f("vip = TRUE")), None).unwrap();
         assert_eq!(ids(&vips, "email"), vec![json!("ana@x.org"), json!("bo@x.org")]);
@@ -382,8 +475,13 @@ fn update_delete_merge_and_search() {
             )
             .unwrap();
         assert_eq!(n, 2, "{backend}");
-        let ana = t.find(c, "customers", Some(&f("email = 'ana@x.org'")), None).unwrap();
-        assert_eq!((ana[0]["visits"].clone(), ana[0]["name"].clone()), (json!(4), json!("Ana Lima")));
+        let ana = t
+            .find(c, "customers", Some(&f("email = 'ana@x.org'")), None)
+            .unwrap();
+        assert_eq!(
+            (ana[0]["visits"].clone(), ana[0]["name"].clone()),
+            (json!(4), json!("Ana Lima"))
+        );
 
         // MERGE by another column: every row with that value is updated, or one inserted.
         let n = t
@@ -405,8 +503,11 @@ fn update_delete_merge_and_search() {
         assert!(m.contains("has no city"), "{m}");
 
         // SEARCH: every word somewhere in the text columns, case-insensitive.
-        let hits = |text: &str| ids(&t.search(c, "customers", text, None).unwrap(), "email");
-        assert_eq!(hits("rio"), vec![json!("ana@x.org"), json!("bo@x.org"), json!("cy@x.org")]);
+        let mut hits = |text: &str| ids(&t.search(c, "customers", text, None).unwrap(), "email");
+        assert_eq!(
+            hits("rio"),
+            vec![json!("ana@x.org"), json!("bo@x.org"), json!("cy@x.org")]
+        );
         assert_eq!(hits("RIO lima"), vec![json!("ana@x.org")]);
         assert_eq!(hits("lisbon cy"), vec![json!("cy@x.org")]);
         assert_eq!(hits("x.org faro"), vec![json!("ed@x.org")]);
@@ -415,10 +516,18 @@ fn update_delete_merge_and_search() {
         assert_eq!(t.search(c, "customers", "rio", Some(1)).unwrap().len(), 1);
 
         // DELETE counts the rows removed.
-        assert_eq!(t.delete(c, "customers", &f("visits >= 10 OR city = Faro")).unwrap(), 3);
+        assert_eq!(
+            t.delete(c, "customers", &f("visits >= 10 OR city = Faro"))
+                .unwrap(),
+            3
+        );
         assert_eq!(t.delete(c, "customers", &f("visits >= 10")).unwrap(), 0);
         let left = t.find(c, "customers", None, None).unwrap();
-        assert_eq!(ids(&left, "email"), vec![json!("cy@x.org"), json!("di@x.org")], "{backend}");
+        assert_eq!(
+            ids(&left, "email"),
+            vec![json!("cy@x.org"), json!("di@x.org")],
+            "{backend}"
+        );
     });
 }
 
@@ -428,17 +537,31 @@ fn one_bot_never_reaches_another_bots_tables() {
         let a = Tables::new(BotId::for_name("alpha"));
         let b = Tables::new(BotId::for_name("beta"));
         define(&a, c, "contacts", &["name string", "secret string"]);
-        a.save(c, "contacts", &obj(json!({"id": "1", "name": "Ana", "secret": "a-only"}))).unwrap();
+        a.save(
+            c,
+            "contacts",
+            &obj(json!({"id": "1", "name": "Ana", "secret": "a-only"})),
+        )
+        .unwrap();
 
         assert!(b.find(c, "contacts", None, None).unwrap().is_empty(), "{backend}");
         assert!(b.search(c, "contacts", "a-only", None).unwrap().is_empty());
         assert!(b.describe(c, "contacts").unwrap().is_none());
         assert!(b.list(c).unwrap().is_empty());
         assert_eq!(b.delete(c, "contacts", &f("id = 1")).unwrap(), 0);
-        assert_eq!(b.update(c, "contacts", &f("id = 1"), &obj(json!({"secret": "x"}))).unwrap(), 0);
+        assert_eq!(
+            b.update(c, "contacts", &f("id = 1"), &obj(json!({"secret": "x"})))
+                .unwrap(),
+            0
+        );
 
         // B's own table of the same name is another table, with B's own columns.
-        b.save(c, "contacts", &obj(json!({"id": "1", "name": "Bo", "colour": "red"}))).unwrap();
+        b.save(
+            c,
+            "contacts",
+            &obj(json!({"id": "1", "name": "Bo", "colour": "red"})),
+        )
+        .unwrap();
         let pa = a.describe(c, "contacts").unwrap().unwrap();
         let pb = b.describe(c, "contacts").unwrap().unwrap();
         assert_ne!(pa.physical, pb.physical);
@@ -459,8 +582,14 @@ fn one_bot_never_reaches_another_bots_tables() {
         let p1 = twin1.describe(c, "log").unwrap().unwrap().physical;
         let p2 = twin2.describe(c, "log").unwrap().unwrap().physical;
         assert_ne!(p1, p2);
-        assert_eq!(ids(&twin1.find(c, "log", None, None).unwrap(), "line"), vec![json!("one")]);
-        assert_eq!(ids(&twin2.find(c, "log", None, None).unwrap(), "line"), vec![json!("two")]);
+        assert_eq!(
+            ids(&twin1.find(c, "log", None, None).unwrap(), "line"),
+            vec![json!("one")]
+        );
+        assert_eq!(
+            ids(&twin2.find(c, "log", None, None).unwrap(), "line"),
+            vec![json!("two")]
+        );
     });
 }
 
@@ -470,7 +599,12 @@ fn limits_on_rows_columns_and_names_hold() {
         let t = Tables::new(BotId::for_name("limits")).with_max_rows(3);
         assert_eq!(t.max_rows(), 3);
         for i in 0..5 {
-            t.save(c, "items", &obj(json!({"id": format!("i{i}"), "label": format!("item {i}")}))).unwrap();
+            t.save(
+                c,
+                "items",
+                &obj(json!({"id": format!("i{i}"), "label": format!("item {i}")})),
+            )
+            .unwrap();
         }
         assert_eq!(
             ids(&t.find(c, "items", None, None).unwrap(), "id"),
@@ -519,8 +653,18 @@ fn another_instance_reads_the_same_catalog() {
         // Two handles on two connections, as two server instances would have.
         let one = Tables::new(bot);
         let two = Tables::new(*bot.as_uuid());
-        define(&one, &mut first, "flags", &["name string key", "on boolean", "weight number"]);
-        two.save(&mut second, "flags", &obj(json!({"name": "dark", "on": 1, "weight": "2"}))).unwrap();
+        define(
+            &one,
+            &mut first,
+            "flags",
+            &["name string key", "on boolean", "weight number"],
+        );
+        two.save(
+            &mut second,
+            "flags",
+            &obj(json!({"name": "dark", "on": 1, "weight": "2"})),
+        )
+        .unwrap();
         let rows = one.find(&mut first, "flags", None, None).unwrap();
         assert_eq!(
             Value::Array(rows.into_iter().map(Value::Object).collect()),
@@ -529,5 +673,40 @@ fn another_instance_reads_the_same_catalog() {
         );
         let m = invalid(one.save(&mut first, "flags", &obj(json!({"name": "x", "extra": 1}))));
         assert!(m.contains("has no column extra"), "{m}");
+    }
+}
+
+#[test]
+fn the_catalog_migration_applies_reverts_and_reapplies() {
+    use diesel::connection::SimpleConnection;
+    for db in TestDb::all() {
+        let pool = db.connect();
+        let mut conn = pool.get().expect("connection");
+        let (up, down) = match &mut *conn {
+            AnyConnection::Sqlite(_) => (
+                include_str!("../../migrations/sqlite/2026-11-26-000200_bot_tables/up.sql"),
+                include_str!("../../migrations/sqlite/2026-11-26-000200_bot_tables/down.sql"),
+            ),
+            AnyConnection::Postgresql(_) => (
+                include_str!("../../migrations/postgres/2026-11-26-000200_bot_tables/up.sql"),
+                include_str!("../../migrations/postgres/2026-11-26-000200_bot_tables/down.sql"),
+            ),
+        };
+        let empty = botstate::testing::schema_snapshot(&mut conn);
+        conn.batch_execute(up).expect("up applies");
+        let full = botstate::testing::schema_snapshot(&mut conn);
+        assert!(full.iter().any(|l| l.contains("bot_tables")), "{full:?}");
+        conn.batch_execute(down).expect("down applies");
+        assert_eq!(
+            botstate::testing::schema_snapshot(&mut conn),
+            empty,
+            "down undoes up"
+        );
+        data::ensure_catalog(&mut conn).expect("up applies again");
+        assert_eq!(
+            botstate::testing::schema_snapshot(&mut conn),
+            full,
+            "the same schema again"
+        );
     }
 }

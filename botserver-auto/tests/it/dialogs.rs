@@ -156,3 +156,116 @@ async fn runaway_scripts_stop_with_a_polite_message() {
     assert_eq!(r["limit"], true);
     assert!(r["error"].as_str().unwrap().contains("operations"), "{r}");
 }
+
+/// Runs `src` as start.bas of a fresh bot with `config`; returns (transcript, result).
+async fn outcome_of(src: &str, config: &[(&str, &str)]) -> (Vec<String>, serde_json::Value) {
+    let bot = Bot::new("hostile", &[("start.bas", src)], config).await;
+    let said = bot.start("h").await;
+    let (status, result) = bot.result("h").await;
+    assert_eq!(status, "error", "{said:?} {result:?}");
+    (said, result.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_scripts_stop_with_typed_errors_within_budget() {
+    // Wall clock: an endless loop with a huge operation budget ends at the time budget.
+    let started = std::time::Instant::now();
+    let (said, r) = outcome_of(
+        "DO\n  x = x + 1\nLOOP\n",
+        &[("limit-wall-ms", "300"), ("limit-operations", "1000000000")],
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(said, [botserver_auto::dialog::SORRY]);
+    assert_eq!(r["limit"], true);
+    assert!(r["error"].as_str().unwrap().contains("longer than 300 ms"), "{r}");
+    assert!(took < std::time::Duration::from_millis(330 + 400), "took {took:?} (budget 300 ms + 10%, plus set-up)");
+
+    // Deep recursion.
+    let (_, r) = outcome_of("FUNCTION f(n)\n  RETURN f(n + 1)\nEND FUNCTION\nx = f(1)\n", &[]).await;
+    assert_eq!(r["limit"], true);
+    assert!(r["error"].as_str().unwrap().contains("nest deeper"), "{r}");
+
+    // Huge strings.
+    let (_, r) = outcome_of("s = \"x\"\nDO\n  s = s & s\nLOOP\n", &[("limit-string-bytes", "100000")]).await;
+    assert_eq!(r["limit"], true, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("larger than this bot allows"), "{r}");
+
+    // Huge arrays.
+    let (_, r) = outcome_of("a = []\nDO\n  a = PUSH(a, 1)\nLOOP\n", &[("limit-array-len", "1000")]).await;
+    assert_eq!(r["limit"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_to_private_addresses_is_refused_with_the_line() {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/",
+        "http://localhost:9/",
+        "http://[::1]:9/",
+    ] {
+        let (said, r) = outcome_of(&format!("TALK \"hi\"\nr = GET \"{url}\"\nTALK r\n"), &[]).await;
+        assert_eq!(said, ["hi", botserver_auto::dialog::SORRY]);
+        let e = r["error"].as_str().unwrap();
+        assert!(e.starts_with("start.bas:2:"), "{e}");
+        assert!(e.contains("refused"), "{e}");
+        assert_eq!(r["limit"], false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_validate_arguments_and_return_their_value_and_messages() {
+    let bot = Bot::new(
+        "tools",
+        &[
+            (
+                "order.bas",
+                r#"PARAM item AS STRING DESCRIPTION "What to order"
+PARAM qty AS INTEGER LIKE "2"
+PARAM gift AS BOOLEAN OPTIONAL
+DESCRIPTION "Orders an item"
+TALK "Ordering " + qty + " x " + item
+IF gift THEN TALK "Gift wrapped"
+RETURN { "item": item, "total": qty * 10 }
+"#,
+            ),
+            ("start.bas", "ADD TOOL \"order\"\nTALK \"ready\"\n"),
+        ],
+        &[],
+    )
+    .await;
+    let run = bot
+        .dialogs
+        .run_tool(bot.info("t"), "order", &serde_json::json!({"item": "pen", "qty": "3", "gift": "sim"}))
+        .await
+        .unwrap();
+    assert_eq!(run.messages, ["Ordering 3 x pen", "Gift wrapped"]);
+    assert_eq!(run.result, serde_json::json!({"item": "pen", "total": 30}));
+    let err = bot
+        .dialogs
+        .run_tool(bot.info("t"), "order", &serde_json::json!({"item": "pen", "qty": "many"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("qty"), "{err}");
+    assert_eq!(bot.start("s").await, ["ready"]);
+    let state = bot.dialogs.session_state("s").await.unwrap().unwrap();
+    assert_eq!(state.tools, ["order"]);
+}
+
+#[test]
+fn compile_errors_name_file_line_and_what_was_expected() {
+    let cases = [
+        ("TALK \"a\"\nPUBLISH x\n", "start.bas:2:1: unknown keyword PUBLISH"),
+        ("x = FOO(1)\n", "start.bas:1:5: unknown function FOO"),
+        ("CALL nowhere\n", "start.bas:1:1: unknown SUB or FUNCTION NOWHERE"),
+        ("EXIT FOR\n", "start.bas:1:1: EXIT FOR OUTSIDE A FOR LOOP"),
+        ("HEAR x AS COLOUR\n", "start.bas:1:1:"),
+        ("rows = FIND \"t\", \"name = \"\n", "start.bas:1:"),
+        ("SET SCHEDULE \"* *\"\n", "start.bas:1:1: SET SCHEDULE \"* *\": a cron expression has 5 or 6 fields"),
+    ];
+    for (src, want) in cases {
+        let e = botserver_auto::compile::compile("start.bas", src).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{src:?}: {e}");
+    }
+}

@@ -42,7 +42,7 @@ impl Bot {
     pub async fn new(name: &str, files: &[(&str, &str)], config: &[(&str, &str)]) -> Bot {
         let db = backend();
         let state = state_on(&db).await;
-        let dialogs = Arc::new(Dialogs::new(Arc::new(Services::new(state).unwrap())));
+        let dialogs = Arc::new(Dialogs::new(Arc::new(Services::new(&state).unwrap())));
         Self::install_on(dialogs, db, name, files, config).await
     }
 
