@@ -260,7 +260,7 @@ fn compile_errors_name_file_line_and_what_was_expected() {
         ("x = FOO(1)\n", "start.bas:1:5: unknown function FOO"),
         ("CALL nowhere\n", "start.bas:1:1: unknown SUB or FUNCTION NOWHERE"),
         ("EXIT FOR\n", "start.bas:1:1: EXIT FOR OUTSIDE A FOR LOOP"),
-        ("HEAR x AS COLOUR\n", "start.bas:1:1:"),
+        ("HEAR x AS COLOUR\n", "start.bas:1:11: unknown HEAR type COLOUR"),
         ("rows = FIND \"t\", \"name = \"\n", "start.bas:1:"),
         ("SET SCHEDULE \"* *\"\n", "start.bas:1:1: SET SCHEDULE \"* *\": a cron expression has 5 or 6 fields"),
     ];
