@@ -35,7 +35,12 @@ fn bot_id(dialogs: &Dialogs, name: &str) -> Result<(BotId, Arc<crate::package::P
     Ok((id, pkg))
 }
 
-fn info_for(caller: &botstate::auth::Principal, bot: BotId, pkg: &crate::package::Package, session: &str) -> SessionInfo {
+fn info_for(
+    caller: &botstate::auth::Principal,
+    bot: BotId,
+    pkg: &crate::package::Package,
+    session: &str,
+) -> SessionInfo {
     SessionInfo {
         bot_id: bot,
         bot_name: pkg.name.clone(),
@@ -100,7 +105,10 @@ async fn dialog_turn(
         return Err(AppError::BadRequest("session must be 1 to 100 characters".into()).into());
     }
     if req.message.as_ref().is_some_and(|m| m.len() > MAX_MESSAGE_BYTES) {
-        return Err(AppError::PayloadTooLarge { limit_bytes: MAX_MESSAGE_BYTES as u64 }.into());
+        return Err(AppError::PayloadTooLarge {
+            limit_bytes: MAX_MESSAGE_BYTES as u64,
+        }
+        .into());
     }
     if !p.can_use_bot(&bot) {
         return Err(AppError::Forbidden.into());
@@ -187,19 +195,37 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .build()
     };
     let paths = PathsBuilder::new()
-        .path("/api/bots", PathItem::new(HttpMethod::Get, op("Bots this caller administers, with compile errors")))
+        .path(
+            "/api/bots",
+            PathItem::new(
+                HttpMethod::Get,
+                op("Bots this caller administers, with compile errors"),
+            ),
+        )
         .path(
             "/api/bots/{bot}/dialog",
-            PathItem::new(HttpMethod::Post, op("One dialog turn: {session, message?} -> {messages, waiting_for_input}")),
+            PathItem::new(
+                HttpMethod::Post,
+                op("One dialog turn: {session, message?} -> {messages, waiting_for_input}"),
+            ),
         )
-        .path("/api/bots/{bot}/tools", PathItem::new(HttpMethod::Get, op("The bot's tools (OpenAI and MCP shapes)")))
+        .path(
+            "/api/bots/{bot}/tools",
+            PathItem::new(HttpMethod::Get, op("The bot's tools (OpenAI and MCP shapes)")),
+        )
         .path(
             "/api/bots/{bot}/tools/{tool}",
-            PathItem::new(HttpMethod::Post, op("Run a tool with JSON arguments -> {result, messages}")),
+            PathItem::new(
+                HttpMethod::Post,
+                op("Run a tool with JSON arguments -> {result, messages}"),
+            ),
         )
         .path(
             "/api/bots/{bot}/webhooks/{name}",
-            PathItem::new(HttpMethod::Post, op("Fire the script declaring WEBHOOK name, with the JSON body as `body`")),
+            PathItem::new(
+                HttpMethod::Post,
+                op("Fire the script declaring WEBHOOK name, with the JSON body as `body`"),
+            ),
         )
         .build();
     utoipa::openapi::OpenApiBuilder::new().paths(paths).build()

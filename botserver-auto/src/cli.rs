@@ -36,7 +36,10 @@ pub fn check(dir: &Path) -> Result<String, String> {
             if let Err(e) = crate::data::TableDef::parse(&t.name, &lines) {
                 bad += 1;
                 let line = e.line.and_then(|i| t.lines.get(i)).map_or(0, |(_, n)| *n);
-                out.push_str(&format!("error {}:{line}: TABLE {}: {}\n", p.compiled.file, t.name, e.message));
+                out.push_str(&format!(
+                    "error {}:{line}: TABLE {}: {}\n",
+                    p.compiled.file, t.name, e.message
+                ));
             }
         }
     }
@@ -111,10 +114,15 @@ pub async fn run(
             }
         }
         if !out.waiting_for_input {
-            if let Some((status, result)) = dialogs.outcome(&info.session_id).await.map_err(|e| e.public_message())?
+            if let Some((status, result)) = dialogs
+                .outcome(&info.session_id)
+                .await
+                .map_err(|e| e.public_message())?
                 && status == "error"
             {
-                return Err(result.map(|r| r["error"].as_str().unwrap_or("").to_string()).unwrap_or_default());
+                return Err(result
+                    .map(|r| r["error"].as_str().unwrap_or("").to_string())
+                    .unwrap_or_default());
             }
             return Ok(());
         }

@@ -9,8 +9,8 @@
 use crate::package::Package;
 use crate::runtime::hear::{self, HearSpec};
 use crate::runtime::{
-    self, Entry, Limits, Outbound, Outcome, Program, RunCtx, ScriptSource, Services, SessionInfo, SessionState,
-    Suspend,
+    self, Entry, Limits, Outbound, Outcome, Program, RunCtx, ScriptSource, Services, SessionInfo,
+    SessionState, Suspend,
 };
 use crate::schema::{dialog_scripts as ds, dialog_sessions as dss};
 use async_trait::async_trait;
@@ -79,7 +79,11 @@ struct Pinned {
 impl ScriptSource for Pinned {
     fn program(&self, file: &str) -> Result<Arc<Program>, String> {
         let want = file.trim_start_matches("./").to_lowercase();
-        let want = if want.ends_with(".bas") { want } else { format!("{want}.bas") };
+        let want = if want.ends_with(".bas") {
+            want
+        } else {
+            format!("{want}.bas")
+        };
         let Some((name, hash)) = self.versions.iter().find(|(k, _)| k.to_lowercase() == want) else {
             return Err(format!("no script {file} in this bot"));
         };
@@ -117,10 +121,7 @@ impl Dialogs {
             .iter()
             .map(|(file, p)| (p.hash.clone(), file.clone(), package.sources[file].clone()))
             .collect();
-        self.services
-            .db
-            .run(move |c| store_sources(c, &rows))
-            .await?;
+        self.services.db.run(move |c| store_sources(c, &rows)).await?;
         let tables: Vec<crate::compile::TableBlock> = package
             .programs
             .values()
@@ -130,7 +131,10 @@ impl Dialogs {
             let bot_uuid = bot;
             self.services
                 .db
-                .run(move |c| crate::runtime::define_tables(c, bot_uuid, &tables).map_err(|e| DbErr::App(AppError::BadRequest(e))))
+                .run(move |c| {
+                    crate::runtime::define_tables(c, bot_uuid, &tables)
+                        .map_err(|e| DbErr::App(AppError::BadRequest(e)))
+                })
                 .await?;
         }
         let jobs = crate::hooks::jobs(bot, &package);
@@ -155,7 +159,12 @@ impl Dialogs {
 
     /// Like [`Dialogs::turn`], starting a new conversation at `script` instead of
     /// `start.bas` (the terminal runner, suggestion buttons that start a dialog).
-    pub async fn turn_in(&self, script: &str, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+    pub async fn turn_in(
+        &self,
+        script: &str,
+        info: SessionInfo,
+        message: Option<String>,
+    ) -> AppResult<TurnOutput> {
         let cache = self.services.cache.clone();
         let lock_name = format!("dialog:{}", info.session_id);
         let mut lock = None;
@@ -167,14 +176,21 @@ impl Dialogs {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let Some(lock) = lock else {
-            return Err(AppError::Conflict("this conversation is busy with another turn".into()));
+            return Err(AppError::Conflict(
+                "this conversation is busy with another turn".into(),
+            ));
         };
         let r = self.turn_locked(script, info, message).await;
         let _ = cache.unlock(&lock).await;
         r
     }
 
-    async fn turn_locked(&self, script: &str, info: SessionInfo, message: Option<String>) -> AppResult<TurnOutput> {
+    async fn turn_locked(
+        &self,
+        script: &str,
+        info: SessionInfo,
+        message: Option<String>,
+    ) -> AppResult<TurnOutput> {
         let db = self.services.db.clone();
         let sid = info.session_id.clone();
         let row: Option<SessionRow> = db
@@ -194,11 +210,17 @@ impl Dialogs {
                     return Err(AppError::NotFound);
                 };
                 let Some(program) = pkg.program(script) else {
-                    return Err(AppError::BadRequest(format!("bot {} has no {script} that compiles", pkg.name)));
+                    return Err(AppError::BadRequest(format!(
+                        "bot {} has no {script} that compiles",
+                        pkg.name
+                    )));
                 };
                 let script = program.compiled.file.clone();
-                let versions: BTreeMap<String, String> =
-                    pkg.programs.iter().map(|(f, p)| (f.clone(), p.hash.clone())).collect();
+                let versions: BTreeMap<String, String> = pkg
+                    .programs
+                    .iter()
+                    .map(|(f, p)| (f.clone(), p.hash.clone()))
+                    .collect();
                 let row = SessionRow {
                     session_id: info.session_id.clone(),
                     bot_id: info.bot_id.to_string(),
@@ -219,7 +241,10 @@ impl Dialogs {
                 };
                 let r2 = row.clone();
                 db.run(move |c| {
-                    diesel::insert_into(dss::table).values(&r2).execute(c).map_err(DbErr::from)
+                    diesel::insert_into(dss::table)
+                        .values(&r2)
+                        .execute(c)
+                        .map_err(DbErr::from)
                 })
                 .await?;
                 // The start turn runs first; a message that came with it waits in the inbox.
@@ -233,12 +258,16 @@ impl Dialogs {
         let mut journal: Vec<Entry> = parse(&row.journal);
         match (row.status.as_str(), message) {
             ("hear", Some(msg)) => {
-                let mut spec: HearSpec = row.hear.as_deref().map(|h| parse_str(h)).unwrap_or_else(|| HearSpec {
-                    ty: "TEXT".into(),
-                    options: vec![],
-                    default: Json::Null,
-                    tries: 0,
-                });
+                let mut spec: HearSpec =
+                    row.hear
+                        .as_deref()
+                        .map(|h| parse_str(h))
+                        .unwrap_or_else(|| HearSpec {
+                            ty: "TEXT".into(),
+                            options: vec![],
+                            default: Json::Null,
+                            tries: 0,
+                        });
                 match hear::accept(&spec, &msg) {
                     Ok(value) => journal.push(Entry {
                         k: "HEAR".into(),
@@ -415,7 +444,8 @@ impl Dialogs {
             Outcome::Failed(e) => {
                 tracing::warn!(bot = %info.bot_name, session = %info.session_id, error = %e, "script failed");
                 row.status = "error".into();
-                row.result = Some(serde_json::json!({ "error": e.to_string(), "limit": e.limit }).to_string());
+                row.result =
+                    Some(serde_json::json!({ "error": e.to_string(), "limit": e.limit }).to_string());
                 messages.push(OutboundMessage {
                     content: SORRY.into(),
                     suggestions: vec![],
@@ -520,7 +550,10 @@ impl Dialogs {
         let mut vars = rhai::Map::new();
         for p in &spec.params {
             let value = coerced.get(&p.name).cloned().unwrap_or(Json::Null);
-            vars.insert(format!("v_{}", p.name.to_lowercase()).into(), runtime::values::from_json(&value));
+            vars.insert(
+                format!("v_{}", p.name.to_lowercase()).into(),
+                runtime::values::from_json(&value),
+            );
         }
         self.run_once(info, pkg, program, vars).await
     }
@@ -599,7 +632,8 @@ fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
 }
 
 fn parse_req<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
-    serde_json::from_str(s).map_err(|e| AppError::Internal(anyhow::anyhow!("stored conversation is unreadable: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored conversation is unreadable: {e}")))
 }
 
 fn parse_str<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {

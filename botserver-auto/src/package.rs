@@ -88,7 +88,11 @@ impl Package {
     /// A script by path, case-insensitively, with or without `.bas`.
     pub fn program(&self, file: &str) -> Option<&Arc<Program>> {
         let want = file.trim_start_matches("./").to_lowercase();
-        let want = if want.ends_with(".bas") { want } else { format!("{want}.bas") };
+        let want = if want.ends_with(".bas") {
+            want
+        } else {
+            format!("{want}.bas")
+        };
         self.programs
             .iter()
             .find(|(k, _)| k.to_lowercase() == want)
@@ -97,18 +101,21 @@ impl Package {
 
     /// The tools the package declares, by name.
     pub fn tools(&self) -> Vec<&crate::tools::ToolSpec> {
-        self.programs.values().filter_map(|p| p.compiled.tool.as_ref()).collect()
+        self.programs
+            .values()
+            .filter_map(|p| p.compiled.tool.as_ref())
+            .collect()
     }
 }
 
 impl ScriptSource for Package {
     fn program(&self, file: &str) -> Result<Arc<Program>, String> {
-        Package::program(self, file)
-            .cloned()
-            .ok_or_else(|| match self.errors.iter().find(|e| e.file.eq_ignore_ascii_case(file)) {
+        Package::program(self, file).cloned().ok_or_else(|| {
+            match self.errors.iter().find(|e| e.file.eq_ignore_ascii_case(file)) {
                 Some(e) => format!("{file} does not compile: {e}"),
                 None => format!("no script {file} in bot {}", self.name),
-            })
+            }
+        })
     }
 }
 
@@ -128,7 +135,10 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Resul
             collect(root, &path, out)?;
         } else if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("bas")) {
             if meta.len() > MAX_SCRIPT_BYTES {
-                return Err(format!("{}: larger than {MAX_SCRIPT_BYTES} bytes", path.display()));
+                return Err(format!(
+                    "{}: larger than {MAX_SCRIPT_BYTES} bytes",
+                    path.display()
+                ));
             }
             if out.len() >= MAX_SCRIPTS {
                 return Err(format!("{}: more than {MAX_SCRIPTS} scripts", root.display()));

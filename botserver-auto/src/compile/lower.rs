@@ -53,8 +53,8 @@ impl<'a> Slots<'a> {
 
 /// The HEAR types (spec §4).
 pub const HEAR_TYPES: [&str; 13] = [
-    "TEXT", "STRING", "INTEGER", "NUMBER", "MONEY", "BOOLEAN", "DATE", "EMAIL", "PHONE", "NAME", "URL", "UUID",
-    "ANY",
+    "TEXT", "STRING", "INTEGER", "NUMBER", "MONEY", "BOOLEAN", "DATE", "EMAIL", "PHONE", "NAME", "URL",
+    "UUID", "ANY",
 ];
 
 fn fail<T>(pos: Pos, m: impl Into<String>) -> GenResult<T> {
@@ -160,7 +160,9 @@ pub(super) fn statement(g: &mut Gen, call: &KeywordCall) -> GenResult<Option<Str
             if fields != 5 && fields != 6 {
                 return fail(
                     call.pos,
-                    format!("SET SCHEDULE \"{cron}\": a cron expression has 5 or 6 fields, this has {fields}"),
+                    format!(
+                        "SET SCHEDULE \"{cron}\": a cron expression has 5 or 6 fields, this has {fields}"
+                    ),
                 );
             }
             g.hooks.push(Hook::Schedule { cron, line });
@@ -202,10 +204,19 @@ pub(super) fn statement(g: &mut Gen, call: &KeywordCall) -> GenResult<Option<Str
 
 fn hear(g: &mut Gen, call: &KeywordCall, s: &Slots) -> GenResult<String> {
     let [target] = s.head.as_slice() else {
-        return fail(call.pos, "HEAR needs one variable: HEAR name [AS type] [WITH \"prompt\"] [DEFAULT value]");
+        return fail(
+            call.pos,
+            "HEAR needs one variable: HEAR name [AS type] [WITH \"prompt\"] [DEFAULT value]",
+        );
     };
-    if !matches!(target.kind, ExprKind::Var(_) | ExprKind::Member(..) | ExprKind::Index(..)) {
-        return fail(target.pos, "HEAR stores the answer in a variable: expected a variable name");
+    if !matches!(
+        target.kind,
+        ExprKind::Var(_) | ExprKind::Member(..) | ExprKind::Index(..)
+    ) {
+        return fail(
+            target.pos,
+            "HEAR stores the answer in a variable: expected a variable name",
+        );
     }
     let (mut ty, mut options) = ("\"TEXT\"".to_string(), "[]".to_string());
     if let Some(group) = s.word("AS") {
@@ -243,7 +254,10 @@ fn hear(g: &mut Gen, call: &KeywordCall, s: &Slots) -> GenResult<String> {
     }
     for (w, group) in &s.words {
         if !matches!(w.as_str(), "AS" | "WITH" | "DEFAULT" | "TEXT") {
-            return fail(call.pos, format!("HEAR does not take {w}: expected AS, WITH or DEFAULT"));
+            return fail(
+                call.pos,
+                format!("HEAR does not take {w}: expected AS, WITH or DEFAULT"),
+            );
         }
         if matches!(w.as_str(), "WITH" | "DEFAULT") && group.len() != 1 {
             return fail(call.pos, format!("expected one value after {w}"));
@@ -279,7 +293,10 @@ pub(super) fn value(g: &mut Gen, call: &KeywordCall) -> GenResult<String> {
                 ("key", s.head.first().copied())
             };
             let Some(key) = key else {
-                return fail(call.pos, "ADD SUGGESTION needs a key: ADD SUGGESTION \"key\" AS \"label\"");
+                return fail(
+                    call.pos,
+                    "ADD SUGGESTION needs a key: ADD SUGGESTION \"key\" AS \"label\"",
+                );
             };
             let key = g.expr(key)?;
             let label = match s.word("AS").and_then(|g2| g2.first()) {
@@ -292,7 +309,10 @@ pub(super) fn value(g: &mut Gen, call: &KeywordCall) -> GenResult<String> {
             let mut all = s.all();
             if all.len() == 1 {
                 all.insert(0, all[0]);
-                return fail(call.pos, "SET CONTEXT takes a name and a text: SET CONTEXT \"name\" AS \"text\"");
+                return fail(
+                    call.pos,
+                    "SET CONTEXT takes a name and a text: SET CONTEXT \"name\" AS \"text\"",
+                );
             }
             arg_count(call, all.len(), 2, 2)?;
             k(list(g, &all)?)
@@ -377,16 +397,38 @@ pub(super) fn value(g: &mut Gen, call: &KeywordCall) -> GenResult<String> {
 /// How many arguments the generic keywords take.
 fn arity(phrase: &str) -> (usize, usize) {
     match phrase {
-        "CLEAR SUGGESTIONS" | "CLEAR TOOLS" | "CLEAR HEADERS" | "KB STATISTICS" | "KB DOCUMENTS COUNT" => (0, 0),
+        "CLEAR SUGGESTIONS" | "CLEAR TOOLS" | "CLEAR HEADERS" | "KB STATISTICS" | "KB DOCUMENTS COUNT" => {
+            (0, 0)
+        }
         "TRANSFER TO HUMAN" | "CLEAR KB" => (0, 1),
-        "TALK" | "GET SESSION" | "ADD TOOL" | "USE TOOL" | "GET BOT MEMORY" | "GET USER MEMORY" | "RECALL"
-        | "USE MODEL" | "USE KB" | "THINK KB" | "USE WEBSITE" | "READ" | "LIST" | "DELETE FILE" | "WEATHER"
-        | "IMPORT" | "PRINT" => (1, 1),
+        "TALK" | "GET SESSION" | "ADD TOOL" | "USE TOOL" | "GET BOT MEMORY" | "GET USER MEMORY"
+        | "RECALL" | "USE MODEL" | "USE KB" | "THINK KB" | "USE WEBSITE" | "READ" | "LIST"
+        | "DELETE FILE" | "WEATHER" | "IMPORT" | "PRINT" => (1, 1),
         "GET" => (1, 1),
-        "SET SESSION" | "SET BOT MEMORY" | "SET USER MEMORY" | "INSERT" | "WRITE" | "COPY" | "MOVE"
-        | "UPLOAD" | "DOWNLOAD" | "TALK TO" | "ADD BOT" | "DELEGATE" | "SAVE FROM UNSTRUCTURED" | "EXPORT"
-        | "SEND SMS" | "SEND MESSAGE" | "SEND TO" | "MAP" | "FILL" | "BOT SHARE MEMORY" | "MERGE PDF"
-        | "COMPRESS" | "EXTRACT" | "GROUP BY" => (2, 2),
+        "SET SESSION"
+        | "SET BOT MEMORY"
+        | "SET USER MEMORY"
+        | "INSERT"
+        | "WRITE"
+        | "COPY"
+        | "MOVE"
+        | "UPLOAD"
+        | "DOWNLOAD"
+        | "TALK TO"
+        | "ADD BOT"
+        | "DELEGATE"
+        | "SAVE FROM UNSTRUCTURED"
+        | "EXPORT"
+        | "SEND SMS"
+        | "SEND MESSAGE"
+        | "SEND TO"
+        | "MAP"
+        | "FILL"
+        | "BOT SHARE MEMORY"
+        | "MERGE PDF"
+        | "COMPRESS"
+        | "EXTRACT"
+        | "GROUP BY" => (2, 2),
         "REMEMBER" => (2, 3),
         "POST" | "PUT" | "PATCH" => (1, 3),
         "SEARCH" => (2, 3),
@@ -458,7 +500,11 @@ pub(super) fn block(g: &mut Gen, call: &KeywordCall, lines: &[(String, Pos)]) ->
         format!("__lines([{}])", parts.join(", "))
     };
     extra.push(body);
-    Ok(Some(format!("__k({}, [{}]);", rhai_str(phrase), extra.join(", "))))
+    Ok(Some(format!(
+        "__k({}, [{}]);",
+        rhai_str(phrase),
+        extra.join(", ")
+    )))
 }
 
 /// A text line with `${}` interpolation.
@@ -467,7 +513,14 @@ fn interpolate(g: &mut Gen, text: &str, pos: Pos) -> GenResult<String> {
         return Ok(rhai_str(text));
     }
     let quoted = format!("\"{}\"", text.replace('"', "\"\""));
-    let tokens = crate::lexer::lex_at(&quoted, Pos { line: pos.line, col: 0 }).map_err(|e| (e.pos, e.message))?;
+    let tokens = crate::lexer::lex_at(
+        &quoted,
+        Pos {
+            line: pos.line,
+            col: 0,
+        },
+    )
+    .map_err(|e| (e.pos, e.message))?;
     match tokens.first().map(|t| &t.tok) {
         Some(crate::lexer::Tok::Str(parts)) => {
             let segs = crate::parser::string_segments(parts).map_err(|e| (e.pos, e.message))?;
@@ -480,8 +533,8 @@ fn interpolate(g: &mut Gen, text: &str, pos: Pos) -> GenResult<String> {
 /// `FIND(...)`, `SUMMARIZE(...)` …: keywords and LLM helpers called like functions.
 pub(super) fn function_keyword(name: &str, args: &[String]) -> Option<String> {
     let phrase = match name {
-        "FIND" | "SEARCH" | "FILTER" | "AGGREGATE" | "LLM" | "READ" | "LIST" | "RECALL" | "IMPORT" | "WEATHER"
-        | "GRAPHQL" | "SOAP" | "DELEGATE" => name,
+        "FIND" | "SEARCH" | "FILTER" | "AGGREGATE" | "LLM" | "READ" | "LIST" | "RECALL" | "IMPORT"
+        | "WEATHER" | "GRAPHQL" | "SOAP" | "DELEGATE" => name,
         "SUMMARIZE" | "TRANSLATE" | "SENTIMENT" | "CLASSIFY" => name,
         "JOIN" if args.len() == 3 => "JOIN",
         "GROUP" => return None,

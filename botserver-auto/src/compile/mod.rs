@@ -11,7 +11,7 @@
 
 mod lower;
 
-use crate::ast::{BinOp, Expr, ExprKind, ExitKind, Stmt, StmtKind, StrSeg, UnOp, Value};
+use crate::ast::{BinOp, ExitKind, Expr, ExprKind, Stmt, StmtKind, StrSeg, UnOp, Value};
 use crate::lexer::Pos;
 use crate::runtime::builtins;
 use crate::tools::{self, ToolSpec};
@@ -268,7 +268,11 @@ fn mentioned(stmts: &[Stmt], out: &mut BTreeSet<String>) {
                 }
                 mentioned(otherwise, out);
             }
-            StmtKind::Select { subject, cases, otherwise } => {
+            StmtKind::Select {
+                subject,
+                cases,
+                otherwise,
+            } => {
                 expr(subject, out);
                 for (vals, b) in cases {
                     vals.iter().for_each(|v| expr(v, out));
@@ -276,7 +280,9 @@ fn mentioned(stmts: &[Stmt], out: &mut BTreeSet<String>) {
                 }
                 mentioned(otherwise, out);
             }
-            StmtKind::For { from, to, step, body, .. } => {
+            StmtKind::For {
+                from, to, step, body, ..
+            } => {
                 expr(from, out);
                 expr(to, out);
                 if let Some(st) = step {
@@ -302,7 +308,9 @@ fn mentioned(stmts: &[Stmt], out: &mut BTreeSet<String>) {
             StmtKind::Call { args: a, .. } | StmtKind::CallScript { args: a, .. } => {
                 a.iter().for_each(|e| expr(e, out))
             }
-            StmtKind::Return(Some(e)) | StmtKind::Throw(e) | StmtKind::Wait(e) | StmtKind::Print(e) => expr(e, out),
+            StmtKind::Return(Some(e)) | StmtKind::Throw(e) | StmtKind::Wait(e) | StmtKind::Print(e) => {
+                expr(e, out)
+            }
             // A HEAR's AS word is a type or a menu, not a mention of the variable.
             StmtKind::Keyword(k) if k.keyword.phrase == "HEAR" => {
                 let mut after_as = false;
@@ -519,7 +527,10 @@ impl Gen {
                     self.emit(line, "{");
                 } else {
                     for (i, (values, body)) in cases.iter().enumerate() {
-                        let vals = values.iter().map(|v| self.expr(v)).collect::<GenResult<Vec<_>>>()?;
+                        let vals = values
+                            .iter()
+                            .map(|v| self.expr(v))
+                            .collect::<GenResult<Vec<_>>>()?;
                         let head = if i == 0 { "if" } else { "} else if" };
                         let l = values.first().map_or(line, |v| v.pos.line);
                         self.emit(l, format!("{head} __case({t}, [{}]) {{", vals.join(", ")));
@@ -547,7 +558,10 @@ impl Gen {
                 };
                 let (tt, ts) = (self.fresh("to"), self.fresh("st"));
                 let id = self.open_loop(line, LoopKind::For);
-                self.emit(line, format!("{v} = __num_of({f}); let {tt} = __num_of({t}); let {ts} = __num_of({st});"));
+                self.emit(
+                    line,
+                    format!("{v} = __num_of({f}); let {tt} = __num_of({t}); let {ts} = __num_of({st});"),
+                );
                 self.emit(line, format!("while __for_ok({v}, {tt}, {ts}) {{"));
                 self.block(body)?;
                 self.emit(line, format!("{v} = __add({v}, {ts});"));
@@ -599,7 +613,10 @@ impl Gen {
                 self.simple(line, format!("{v} = __obj({v});"));
                 for (name, e) in fields {
                     let val = self.expr(e)?;
-                    self.simple(e.pos.line, format!("{v} = __set({v}, {}, {val});", rhai_str(name)));
+                    self.simple(
+                        e.pos.line,
+                        format!("{v} = __set({v}, {}, {val});", rhai_str(name)),
+                    );
                 }
             }
             StmtKind::Procedure { .. } => {} // emitted after __main
@@ -689,7 +706,10 @@ impl Gen {
             ExitKind::While => LoopKind::While,
         };
         let Some(at) = self.loops.iter().rposition(|f| f.kind == wanted) else {
-            return Err((pos, format!("EXIT {:?} outside a {:?} loop", kind, kind).to_uppercase()));
+            return Err((
+                pos,
+                format!("EXIT {:?} outside a {:?} loop", kind, kind).to_uppercase(),
+            ));
         };
         let target = self.loops[at].id;
         if at + 1 == self.loops.len() {
@@ -757,7 +777,10 @@ impl Gen {
             ExprKind::Null => "()".into(),
             ExprKind::Var(v) => self.var(v),
             ExprKind::Array(items) => {
-                let a = items.iter().map(|x| self.expr(x)).collect::<GenResult<Vec<_>>>()?;
+                let a = items
+                    .iter()
+                    .map(|x| self.expr(x))
+                    .collect::<GenResult<Vec<_>>>()?;
                 format!("[{}]", a.join(", "))
             }
             ExprKind::Object(fields) => {
@@ -822,7 +845,10 @@ impl Gen {
             return self.call_proc(pos, &lower, args);
         }
         if self.procs.contains_key(&lower) {
-            return Err((pos, format!("{name} is a SUB: use CALL {name}, it returns no value")));
+            return Err((
+                pos,
+                format!("{name} is a SUB: use CALL {name}, it returns no value"),
+            ));
         }
         let a = args.iter().map(|e| self.expr(e)).collect::<GenResult<Vec<_>>>()?;
         if let Some(code) = lower::function_keyword(name, &a) {
@@ -837,7 +863,10 @@ impl Gen {
                 (a, usize::MAX) => format!("at least {a}"),
                 (a, b) => format!("{a} to {b}"),
             };
-            return Err((pos, format!("{name} takes {takes} argument(s), {} given", a.len())));
+            return Err((
+                pos,
+                format!("{name} takes {takes} argument(s), {} given", a.len()),
+            ));
         }
         Ok(format!("__f({}, [{}])", rhai_str(name), a.join(", ")))
     }

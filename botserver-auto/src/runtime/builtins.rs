@@ -120,41 +120,67 @@ pub fn register(e: &mut Engine) {
     e.register_fn("__neg", |a: Dynamic| lift(v::neg(&a)));
     e.register_fn("__concat", |a: Dynamic, b: Dynamic| v::concat(&a, &b));
     e.register_fn("__eq", |a: Dynamic, b: Dynamic| v::equals(&a, &b));
-    e.register_fn("__cmp", |a: Dynamic, b: Dynamic| -> Result<INT, Box<EvalAltResult>> {
-        match v::compare(&a, &b) {
-            Some(o) => Ok(o as INT),
-            None => Err(err(format!("cannot compare {} with {}", v::describe(&a), v::describe(&b)))),
-        }
-    });
+    e.register_fn(
+        "__cmp",
+        |a: Dynamic, b: Dynamic| -> Result<INT, Box<EvalAltResult>> {
+            match v::compare(&a, &b) {
+                Some(o) => Ok(o as INT),
+                None => Err(err(format!(
+                    "cannot compare {} with {}",
+                    v::describe(&a),
+                    v::describe(&b)
+                ))),
+            }
+        },
+    );
     e.register_fn("__in", |list: Dynamic, x: Dynamic| v::contains(&list, &x));
     e.register_fn("__case", |subject: Dynamic, options: Array| {
         options.iter().any(|o| v::equals(&subject, o))
     });
     e.register_fn("__num", |s: &str| -> R {
-        v::parse_number(s).map(Num::dynamic).ok_or_else(|| err("bad number"))
+        v::parse_number(s)
+            .map(Num::dynamic)
+            .ok_or_else(|| err("bad number"))
     });
     e.register_fn("__num_of", |x: Dynamic| -> R {
         v::number(&x)
             .map(Num::dynamic)
             .ok_or_else(|| err(format!("a FOR loop needs numbers, got {}", v::describe(&x))))
     });
-    e.register_fn("__for_ok", |i: Dynamic, to: Dynamic, step: Dynamic| -> Result<bool, Box<EvalAltResult>> {
-        let (i, to, step) = (
-            v::number(&i).map_or(0.0, Num::f),
-            v::number(&to).map_or(0.0, Num::f),
-            v::number(&step).map_or(0.0, Num::f),
-        );
-        if step == 0.0 {
-            return Err(err("FOR … STEP 0 never ends"));
-        }
-        Ok(if step > 0.0 { i <= to } else { i >= to })
+    e.register_fn(
+        "__for_ok",
+        |i: Dynamic, to: Dynamic, step: Dynamic| -> Result<bool, Box<EvalAltResult>> {
+            let (i, to, step) = (
+                v::number(&i).map_or(0.0, Num::f),
+                v::number(&to).map_or(0.0, Num::f),
+                v::number(&step).map_or(0.0, Num::f),
+            );
+            if step == 0.0 {
+                return Err(err("FOR … STEP 0 never ends"));
+            }
+            Ok(if step > 0.0 { i <= to } else { i >= to })
+        },
+    );
+    e.register_fn("__items", |x: Dynamic| -> R {
+        Ok(Dynamic::from_array(items(&x)))
     });
-    e.register_fn("__items", |x: Dynamic| -> R { Ok(Dynamic::from_array(items(&x))) });
     e.register_fn("__get", |x: Dynamic, key: Dynamic| get(&x, &key));
-    e.register_fn("__set", |x: Dynamic, key: Dynamic, val: Dynamic| set(x, &key, val));
-    e.register_fn("__set_path", |x: Dynamic, path: Array, val: Dynamic| set_path(x, &path, val));
-    e.register_fn("__obj", |x: Dynamic| if x.is_map() { x } else { Dynamic::from_map(Map::new()) });
-    e.register_fn("__lines", |parts: Array| parts.iter().map(v::text).collect::<Vec<_>>().join("\n"));
+    e.register_fn("__set", |x: Dynamic, key: Dynamic, val: Dynamic| {
+        set(x, &key, val)
+    });
+    e.register_fn("__set_path", |x: Dynamic, path: Array, val: Dynamic| {
+        set_path(x, &path, val)
+    });
+    e.register_fn("__obj", |x: Dynamic| {
+        if x.is_map() {
+            x
+        } else {
+            Dynamic::from_map(Map::new())
+        }
+    });
+    e.register_fn("__lines", |parts: Array| {
+        parts.iter().map(v::text).collect::<Vec<_>>().join("\n")
+    });
     e.register_fn("__errmsg", |e: Dynamic| {
         if let Some(m) = e.read_lock::<Map>() {
             return m.get("message").map(v::text).unwrap_or_default();
@@ -194,15 +220,25 @@ fn get(x: &Dynamic, key: &Dynamic) -> R {
     }
     if let Some(a) = x.read_lock::<Array>() {
         let Some(i) = v::number(key).map(|n| n.f() as i64) else {
-            return Err(err(format!("an array index must be a number, got {}", v::describe(key))));
+            return Err(err(format!(
+                "an array index must be a number, got {}",
+                v::describe(key)
+            )));
         };
         let i = if i < 0 { a.len() as i64 + i } else { i };
-        return Ok(usize::try_from(i).ok().and_then(|i| a.get(i).cloned()).unwrap_or(Dynamic::UNIT));
+        return Ok(usize::try_from(i)
+            .ok()
+            .and_then(|i| a.get(i).cloned())
+            .unwrap_or(Dynamic::UNIT));
     }
     if x.is_string() {
         let s = v::text(x);
         if let Some(i) = v::number(key).map(|n| n.f() as usize) {
-            return Ok(s.chars().nth(i).map(|c| Dynamic::from(c.to_string())).unwrap_or(Dynamic::UNIT));
+            return Ok(s
+                .chars()
+                .nth(i)
+                .map(|c| Dynamic::from(c.to_string()))
+                .unwrap_or(Dynamic::UNIT));
         }
     }
     Ok(Dynamic::UNIT)
@@ -219,14 +255,20 @@ fn set_path(x: Dynamic, path: &[Dynamic], val: Dynamic) -> R {
     if x.is_array() {
         let mut a = x.cast::<Array>();
         let Some(i) = v::number(key).map(|n| n.f() as i64) else {
-            return Err(err(format!("an array index must be a number, got {}", v::describe(key))));
+            return Err(err(format!(
+                "an array index must be a number, got {}",
+                v::describe(key)
+            )));
         };
         let i = if i < 0 { a.len() as i64 + i } else { i };
         let Ok(i) = usize::try_from(i) else {
             return Err(err("array index out of range"));
         };
         if i > a.len() + 10_000 {
-            return Err(err(format!("array index {i} is far beyond the array's end ({})", a.len())));
+            return Err(err(format!(
+                "array index {i} is far beyond the array's end ({})",
+                a.len()
+            )));
         }
         if i >= a.len() {
             a.resize(i + 1, Dynamic::UNIT);
@@ -296,12 +338,16 @@ fn now_date() -> Result<Date, Box<EvalAltResult>> {
     let j = with_ctx(|ctx| {
         ctx.effect("NOW", |ctx| {
             let ms = ctx.now_ms();
-            let d = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().naive_utc();
+            let d = chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .naive_utc();
             Ok(json!({ "$date": Date(d).text() }))
         })
     })??;
     let d = v::from_json(&j);
-    Ok(d.read_lock::<Date>().map(|d| *d).unwrap_or(Date(NaiveDateTime::default())))
+    Ok(d.read_lock::<Date>()
+        .map(|d| *d)
+        .unwrap_or(Date(NaiveDateTime::default())))
 }
 
 fn random_unit() -> Result<f64, Box<EvalAltResult>> {
@@ -350,7 +396,11 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         "MID" => {
             let start = (int_arg(a, 1, name)?.max(1) - 1) as usize;
             let it = s0().chars().skip(start).collect::<Vec<_>>();
-            let n = if a.len() > 2 { int_arg(a, 2, name)?.max(0) as usize } else { it.len() };
+            let n = if a.len() > 2 {
+                int_arg(a, 2, name)?.max(0) as usize
+            } else {
+                it.len()
+            };
             Dynamic::from(it.into_iter().take(n).collect::<String>())
         }
         "TRIM" => Dynamic::from(s0().trim().to_string()),
@@ -372,7 +422,9 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
             let parts: Array = if sep.is_empty() {
                 s.chars().map(|c| Dynamic::from(c.to_string())).collect()
             } else {
-                s.split(sep.as_str()).map(|p| Dynamic::from(p.trim().to_string())).collect()
+                s.split(sep.as_str())
+                    .map(|p| Dynamic::from(p.trim().to_string()))
+                    .collect()
             };
             Dynamic::from_array(parts)
         }
@@ -383,7 +435,11 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         "INSTR" => {
             // INSTR(text, find) or INSTR(start, text, find); 1-based, 0 when absent.
             let (start, hay, needle) = if a.len() == 3 {
-                (int_arg(a, 0, name)?.max(1) as usize, text_arg(a, 1), text_arg(a, 2))
+                (
+                    int_arg(a, 0, name)?.max(1) as usize,
+                    text_arg(a, 1),
+                    text_arg(a, 2),
+                )
             } else {
                 (1, s0(), text_arg(a, 1))
             };
@@ -404,7 +460,11 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         },
         "ROUND" => {
             let x = num_arg(a, 0, name)?.f();
-            let d = if a.len() > 1 { int_arg(a, 1, name)?.clamp(0, 12) } else { 0 };
+            let d = if a.len() > 1 {
+                int_arg(a, 1, name)?.clamp(0, 12)
+            } else {
+                0
+            };
             let p = 10f64.powi(d as i32);
             float((x * p).round() / p)
         }
@@ -445,7 +505,9 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
                 _ => (int_arg(a, 0, name)?, int_arg(a, 1, name)?),
             };
             if hi < lo {
-                return Err(err(format!("RANDOM({lo}, {hi}): the second number must not be smaller")));
+                return Err(err(format!(
+                    "RANDOM({lo}, {hi}): the second number must not be smaller"
+                )));
             }
             let span = (hi - lo + 1) as f64;
             Dynamic::from_int(lo + (random_unit()? * span).floor() as INT)
@@ -482,7 +544,11 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         }
         "DATEDIFF" => {
             let (x, y) = (date_arg(a, 0, name)?, date_arg(a, 1, name)?);
-            let unit = if a.len() > 2 { text_arg(a, 2).to_lowercase() } else { "day".into() };
+            let unit = if a.len() > 2 {
+                text_arg(a, 2).to_lowercase()
+            } else {
+                "day".into()
+            };
             let d = y.0 - x.0;
             Dynamic::from_int(match unit.trim_end_matches('s') {
                 "second" => d.num_seconds(),
@@ -490,9 +556,16 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
                 "hour" => d.num_hours(),
                 "day" => d.num_days(),
                 "week" => d.num_weeks(),
-                "month" => (y.0.year() as i64 * 12 + y.0.month() as i64) - (x.0.year() as i64 * 12 + x.0.month() as i64),
+                "month" => {
+                    (y.0.year() as i64 * 12 + y.0.month() as i64)
+                        - (x.0.year() as i64 * 12 + x.0.month() as i64)
+                }
                 "year" => y.0.year() as i64 - x.0.year() as i64,
-                other => return Err(err(format!("DATEDIFF: unknown unit {other:?} (day, month, year, hour…)"))),
+                other => {
+                    return Err(err(format!(
+                        "DATEDIFF: unknown unit {other:?} (day, month, year, hour…)"
+                    )));
+                }
             })
         }
         "UBOUND" => Dynamic::from_int(items(&a[0]).len() as INT - 1),
@@ -516,7 +589,10 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         "UNIQUE" => {
             let mut out: Array = Vec::new();
             for x in items(&a[0]) {
-                if !out.iter().any(|y| v::equals(y, &x) && v::type_name(y) == v::type_name(&x)) {
+                if !out
+                    .iter()
+                    .any(|y| v::equals(y, &x) && v::type_name(y) == v::type_name(&x))
+                {
                     out.push(x);
                 }
             }
@@ -536,12 +612,24 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
             let len = arr.len() as i64;
             let norm = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
             let start = norm(int_arg(a, 1, name)?);
-            let end = if a.len() > 2 { norm(int_arg(a, 2, name)?) } else { len as usize };
-            Dynamic::from_array(if start < end { arr[start..end].to_vec() } else { Vec::new() })
+            let end = if a.len() > 2 {
+                norm(int_arg(a, 2, name)?)
+            } else {
+                len as usize
+            };
+            Dynamic::from_array(if start < end {
+                arr[start..end].to_vec()
+            } else {
+                Vec::new()
+            })
         }
         "FIRST" => items(&a[0]).into_iter().next().unwrap_or(Dynamic::UNIT),
         "LAST" => items(&a[0]).pop().unwrap_or(Dynamic::UNIT),
-        "ISEMPTY" | "ISNULL" => Dynamic::from_bool(if name == "ISNULL" { a[0].is_unit() } else { v::is_empty(&a[0]) }),
+        "ISEMPTY" | "ISNULL" => Dynamic::from_bool(if name == "ISNULL" {
+            a[0].is_unit()
+        } else {
+            v::is_empty(&a[0])
+        }),
         "ISNUMERIC" => Dynamic::from_bool(v::number(&a[0]).is_some() && !a[0].is_bool()),
         "ISDATE" => Dynamic::from_bool(a[0].is::<Date>() || Date::parse(&s0()).is_some()),
         "TYPEOF" => Dynamic::from(v::type_name(&a[0]).to_string()),
@@ -559,7 +647,11 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
                 a[2].clone()
             }
         }
-        "COALESCE" => a.iter().find(|x| !v::is_empty(x)).cloned().unwrap_or(Dynamic::UNIT),
+        "COALESCE" => a
+            .iter()
+            .find(|x| !v::is_empty(x))
+            .cloned()
+            .unwrap_or(Dynamic::UNIT),
         "TOJSON" => Dynamic::from(v::to_json(&a[0]).to_string()),
         "FROMJSON" => match serde_json::from_str::<serde_json::Value>(&s0()) {
             Ok(j) => v::from_json(&j),
@@ -588,7 +680,11 @@ fn date_add(d: NaiveDateTime, n: i64, unit: &str) -> Result<NaiveDateTime, Box<E
         "week" => d.checked_add_signed(Duration::weeks(n)),
         "month" => months(n),
         "year" => months(n * 12),
-        other => return Err(err(format!("DATEADD: unknown unit {other:?} (day, month, year, hour…)"))),
+        other => {
+            return Err(err(format!(
+                "DATEADD: unknown unit {other:?} (day, month, year, hour…)"
+            )));
+        }
     };
     r.ok_or_else(|| err("DATEADD: the date is out of range"))
 }
@@ -641,7 +737,9 @@ pub fn format_date(d: NaiveDateTime, pattern: &str) -> String {
 /// `#,##0.00`: digit grouping when the pattern has a comma, decimals as many as the zeros
 /// after the point.
 pub fn format_number(n: f64, pattern: &str) -> String {
-    let decimals = pattern.split_once('.').map_or(0, |(_, f)| f.chars().filter(|c| *c == '0' || *c == '#').count());
+    let decimals = pattern
+        .split_once('.')
+        .map_or(0, |(_, f)| f.chars().filter(|c| *c == '0' || *c == '#').count());
     let grouped = pattern.split_once('.').map_or(pattern, |(i, _)| i).contains(',');
     let s = format!("{:.*}", decimals, n.abs());
     let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));
@@ -652,7 +750,11 @@ pub fn format_number(n: f64, pattern: &str) -> String {
         }
         int_out.push(c);
     }
-    let sign = if n < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
+    let sign = if n < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "-"
+    } else {
+        ""
+    };
     if frac.is_empty() {
         format!("{sign}{int_out}")
     } else {

@@ -14,6 +14,17 @@ use serde_json::{Map, Value as Json};
 
 type R = Result<Dynamic, Box<EvalAltResult>>;
 
+/// A database operation, prepared before it is journaled.
+enum Op {
+    Save(Map<String, Json>),
+    Insert(Map<String, Json>),
+    Update(crate::data::Filter, Map<String, Json>),
+    Delete(crate::data::Filter),
+    Merge(Vec<Map<String, Json>>, String),
+    Find(Option<crate::data::Filter>, Option<usize>),
+    Search(String, Option<usize>),
+}
+
 fn err(m: impl Into<String>) -> Box<EvalAltResult> {
     runtime_error(m)
 }
@@ -86,15 +97,6 @@ pub(super) fn call(name: &str, a: &Array) -> R {
     }
     let table = v::text(&arg(0));
     // Everything else touches the database: prepare the call's inputs, then journal it.
-    enum Op {
-        Save(Map<String, Json>),
-        Insert(Map<String, Json>),
-        Update(crate::data::Filter, Map<String, Json>),
-        Delete(crate::data::Filter),
-        Merge(Vec<Map<String, Json>>, String),
-        Find(Option<crate::data::Filter>, Option<usize>),
-        Search(String, Option<usize>),
-    }
     let limit = |x: Dynamic| v::number(&x).map(|n| n.f().max(0.0) as usize);
     let op = match name {
         "SAVE" => {
@@ -121,7 +123,9 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         "UPDATE" => Op::Update(filters::parse(&arg(1)).map_err(err)?, object(&arg(2), "UPDATE")?),
         "DELETE" => {
             if a.len() < 2 {
-                return Err(err("DELETE needs a table and a filter (DELETE \"t\", \"id = 3\"), or a URL"));
+                return Err(err(
+                    "DELETE needs a table and a filter (DELETE \"t\", \"id = 3\"), or a URL",
+                ));
             }
             Op::Delete(filters::parse(&arg(1)).map_err(err)?)
         }
@@ -153,18 +157,21 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             let mut conn = ctx.services.db.get().map_err(|e| e.to_string())?;
             let t = Tables::new(bot);
             let c: &mut AnyConnection = &mut conn;
-            let r = match &op {
-                Op::Save(row) => t.save(c, &table, row),
-                Op::Insert(row) => t.insert(c, &table, row),
-                Op::Update(f, patch) => t.update(c, &table, f, patch).map(|n| Json::from(n as u64)),
-                Op::Delete(f) => t.delete(c, &table, f).map(|n| Json::from(n as u64)),
-                Op::Merge(rows, key) => t.merge(c, &table, rows, key).map(|n| Json::from(n as u64)),
-                Op::Find(f, limit) => t
-                    .find(c, &table, f.as_ref(), *limit)
-                    .map(|rows| Json::Array(rows.into_iter().map(Json::Object).collect())),
-                Op::Search(text, limit) => t
-                    .search(c, &table, text, *limit)
-                    .map(|rows| Json::Array(rows.into_iter().map(Json::Object).collect())),
+            // SQLite refuses (without waiting) a transaction that read and then writes
+            // while another connection wrote meanwhile; the operation is one transaction,
+            // rolled back on failure, so trying it again is safe.
+            let mut attempt = 0;
+            let r = loop {
+                let r = run_op(&t, c, &table, &op);
+                match &r {
+                    Err(crate::data::DataError::Database(e))
+                        if attempt < 100 && e.to_string().contains("database is locked") =>
+                    {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(2 + attempt));
+                    }
+                    _ => break r,
+                }
             };
             r.map_err(|e| format!("{name} {table}: {e}"))
         });
@@ -174,6 +181,19 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         r
     })??;
     Ok(v::from_json(&j))
+}
+
+fn run_op(t: &Tables, c: &mut AnyConnection, table: &str, op: &Op) -> Result<Json, crate::data::DataError> {
+    let rows = |rows: Vec<Map<String, Json>>| Json::Array(rows.into_iter().map(Json::Object).collect());
+    match op {
+        Op::Save(row) => t.save(c, table, row),
+        Op::Insert(row) => t.insert(c, table, row),
+        Op::Update(f, patch) => t.update(c, table, f, patch).map(|n| Json::from(n as u64)),
+        Op::Delete(f) => t.delete(c, table, f).map(|n| Json::from(n as u64)),
+        Op::Merge(list, key) => t.merge(c, table, list, key).map(|n| Json::from(n as u64)),
+        Op::Find(f, limit) => t.find(c, table, f.as_ref(), *limit).map(rows),
+        Op::Search(text, limit) => t.search(c, table, text, *limit).map(rows),
+    }
 }
 
 /// The text of a filter argument (to tell an empty filter from a real one).

@@ -32,7 +32,10 @@ pub fn clean_path(p: &str) -> Result<String, String> {
 
 pub(super) fn call(name: &str, a: &Array) -> R {
     let t = |i: usize| a.get(i).map(v::text).unwrap_or_default();
-    let side_effect = matches!(name, "WRITE" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD");
+    let side_effect = matches!(
+        name,
+        "WRITE" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD"
+    );
     let args: Vec<String> = (0..a.len()).map(t).collect();
     let data = a.get(1).map(|d| match d.read_lock::<rhai::ImmutableString>() {
         Some(s) => Bytes::from(s.to_string()),
@@ -49,7 +52,9 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             let store = s.objects.clone();
             let fut = async {
                 let e = |e: botlib::AppError| match e {
-                    botlib::AppError::NotConfigured(w) => format!("{name} needs the drive: {w} is not configured"),
+                    botlib::AppError::NotConfigured(w) => {
+                        format!("{name} needs the drive: {w} is not configured")
+                    }
                     other => other.to_string(),
                 };
                 match name.as_str() {
@@ -74,12 +79,19 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     }
                     "UPLOAD" => {
                         let path = key(&args[1])?;
-                        store.put(&path, upload_data.clone().unwrap_or_default(), None).await.map_err(e)?;
+                        store
+                            .put(&path, upload_data.clone().unwrap_or_default(), None)
+                            .await
+                            .map_err(e)?;
                         Ok(Json::String(format!("/api/drive/{path}")))
                     }
                     "LIST" => {
                         let dir = clean_path(&args[0]).unwrap_or_default();
-                        let dir = if dir.is_empty() { prefix.clone() } else { format!("{prefix}{dir}/") };
+                        let dir = if dir.is_empty() {
+                            prefix.clone()
+                        } else {
+                            format!("{prefix}{dir}/")
+                        };
                         let items = store.list(&dir, None, 1000).await.map_err(e)?;
                         Ok(Json::Array(
                             items
@@ -107,17 +119,26 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                 }
             };
             if name == "DOWNLOAD" {
-                return Err("DOWNLOAD: use r = GET url, then WRITE path, r (DOWNLOAD arrives with the drive)".into());
+                return Err(
+                    "DOWNLOAD: use r = GET url, then WRITE path, r (DOWNLOAD arrives with the drive)".into(),
+                );
             }
             s.rt.block_on(fut)
         });
         if let (Ok(j), "SEND FILE") = (&r, name.as_str())
             && !was_replay
         {
-            let path = j.get("path").and_then(Json::as_str).unwrap_or_default().to_string();
+            let path = j
+                .get("path")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string();
             let caption = args.get(1).cloned().unwrap_or_default();
             ctx.out.push(Outbound {
-                content: format!("[{}](/api/drive/{path})", if caption.is_empty() { &args[0] } else { &caption }),
+                content: format!(
+                    "[{}](/api/drive/{path})",
+                    if caption.is_empty() { &args[0] } else { &caption }
+                ),
                 suggestions: ctx.state.suggestions.clone(),
             });
         }

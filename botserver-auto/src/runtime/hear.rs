@@ -36,7 +36,9 @@ pub fn accept(spec: &HearSpec, answer: &str) -> Result<Json, String> {
             .parse::<i64>()
             .map(|n| json!(n))
             .map_err(|_| "Please answer with a whole number (for example 42).".into()),
-        "NUMBER" => number(a).map(|n| json!(n)).ok_or_else(|| "Please answer with a number (for example 3.5).".into()),
+        "NUMBER" => number(a)
+            .map(|n| json!(n))
+            .ok_or_else(|| "Please answer with a number (for example 3.5).".into()),
         "MONEY" => {
             let cleaned: String = a
                 .trim_start_matches(|c: char| !c.is_ascii_digit() && c != '-')
@@ -57,7 +59,11 @@ pub fn accept(spec: &HearSpec, answer: &str) -> Result<Json, String> {
             .ok_or_else(|| "Please answer with a date (for example 2026-12-31 or 31/12/2026).".into()),
         "EMAIL" => {
             let ok = a.split_once('@').is_some_and(|(u, d)| {
-                !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !a.contains(' ')
+                !u.is_empty()
+                    && d.contains('.')
+                    && !d.starts_with('.')
+                    && !d.ends_with('.')
+                    && !a.contains(' ')
             });
             if ok {
                 Ok(Json::String(a.to_lowercase()))
@@ -69,7 +75,11 @@ pub fn accept(spec: &HearSpec, answer: &str) -> Result<Json, String> {
             let digits: String = a.chars().filter(|c| c.is_ascii_digit()).collect();
             let allowed = a.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
             if allowed && (8..=15).contains(&digits.len()) {
-                Ok(Json::String(if a.starts_with('+') { format!("+{digits}") } else { digits }))
+                Ok(Json::String(if a.starts_with('+') {
+                    format!("+{digits}")
+                } else {
+                    digits
+                }))
             } else {
                 Err("Please answer with a phone number (for example +55 21 99999-0000).".into())
             }
@@ -85,7 +95,9 @@ pub fn accept(spec: &HearSpec, answer: &str) -> Result<Json, String> {
             }
         }
         "URL" => match url::Url::parse(a) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Json::String(a.into())),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(Json::String(a.into()))
+            }
             _ => Err("Please answer with a web address (for example https://example.com).".into()),
         },
         "UUID" => uuid::Uuid::parse_str(a)
@@ -162,10 +174,19 @@ mod tests {
         assert_eq!(accept(&spec("BOOLEAN"), "Sim"), Ok(json!(true)));
         assert_eq!(accept(&spec("BOOLEAN"), "não"), Ok(json!(false)));
         assert!(accept(&spec("BOOLEAN"), "maybe").is_err());
-        assert_eq!(accept(&spec("DATE"), "31/12/2026"), Ok(json!({"$date": "2026-12-31"})));
-        assert_eq!(accept(&spec("EMAIL"), "Ana@Example.com"), Ok(json!("ana@example.com")));
+        assert_eq!(
+            accept(&spec("DATE"), "31/12/2026"),
+            Ok(json!({"$date": "2026-12-31"}))
+        );
+        assert_eq!(
+            accept(&spec("EMAIL"), "Ana@Example.com"),
+            Ok(json!("ana@example.com"))
+        );
         assert!(accept(&spec("EMAIL"), "ana@example").is_err());
-        assert_eq!(accept(&spec("PHONE"), "+55 (21) 99999-0000"), Ok(json!("+5521999990000")));
+        assert_eq!(
+            accept(&spec("PHONE"), "+55 (21) 99999-0000"),
+            Ok(json!("+5521999990000"))
+        );
         assert_eq!(accept(&spec("NAME"), "ana maria"), Ok(json!("Ana Maria")));
         assert!(accept(&spec("NAME"), "12").is_err());
         assert!(accept(&spec("URL"), "ftp://x").is_err());

@@ -76,7 +76,10 @@ fn text(a: &Array, i: usize) -> String {
 }
 
 fn suspend() -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorTerminated(Dynamic::from("suspend"), Position::NONE))
+    Box::new(EvalAltResult::ErrorTerminated(
+        Dynamic::from("suspend"),
+        Position::NONE,
+    ))
 }
 
 /// A service error in the words an author can act on.
@@ -131,7 +134,9 @@ fn keyword(name: &str, a: Array) -> R {
         "WAIT" => wait(&a),
         "ADD SUGGESTION" => with_ctx(|ctx| {
             let (kind, key, label) = (text(&a, 0), text(&a, 1), text(&a, 2));
-            ctx.state.suggestions.retain(|s| s.context.as_deref() != Some(key.as_str()));
+            ctx.state
+                .suggestions
+                .retain(|s| s.context.as_deref() != Some(key.as_str()));
             ctx.state.suggestions.push(botlib::protocol::Suggestion {
                 text: label,
                 context: Some(key),
@@ -162,7 +167,9 @@ fn keyword(name: &str, a: Array) -> R {
             with_ctx(|ctx| {
                 let p = ctx.scripts.program(&format!("{tool}.bas")).map_err(err)?;
                 if p.compiled.tool.is_none() {
-                    return Err(err(format!("{tool}.bas is not a tool: it has no DESCRIPTION line")));
+                    return Err(err(format!(
+                        "{tool}.bas is not a tool: it has no DESCRIPTION line"
+                    )));
                 }
                 if !ctx.state.tools.contains(&tool) {
                     ctx.state.tools.push(tool);
@@ -230,7 +237,10 @@ fn keyword(name: &str, a: Array) -> R {
             http("POST", text(&a, 0), body)
         }
         "LLM" => llm(text(&a, 0), None),
-        "SUMMARIZE" => llm(format!("Summarize the following text briefly:\n\n{}", text(&a, 0)), None),
+        "SUMMARIZE" => llm(
+            format!("Summarize the following text briefly:\n\n{}", text(&a, 0)),
+            None,
+        ),
         "TRANSLATE" => llm(
             format!(
                 "Translate the following text to the language with code {}. Answer with the translation only.\n\n{}",
@@ -279,8 +289,7 @@ fn keyword(name: &str, a: Array) -> R {
             service("PUBLISH EVENT", true, move |s, ctx| {
                 let channel = format!("bot-events:{}:{event}", ctx.session.bot_id);
                 async move {
-                    s
-                        .cache
+                    s.cache
                         .publish(&channel, data.to_string().as_bytes())
                         .await
                         .map(|_| Json::Null)
@@ -295,11 +304,21 @@ fn keyword(name: &str, a: Array) -> R {
         "READ" | "WRITE" | "LIST" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD" | "SEND FILE" => {
             super::drive::call(name, &a)
         }
-        "SAVE" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "FIND" | "SEARCH" | "FILTER" | "AGGREGATE" | "JOIN"
-        | "GROUP BY" | "SORT" | "SAVE FROM UNSTRUCTURED" => super::data_ops::call(name, &a),
-        "SET BOT MEMORY" | "GET BOT MEMORY" | "SET USER MEMORY" | "GET USER MEMORY" | "REMEMBER" | "RECALL" => {
-            super::memory::call(name, &a)
-        }
+        "SAVE"
+        | "INSERT"
+        | "UPDATE"
+        | "DELETE"
+        | "MERGE"
+        | "FIND"
+        | "SEARCH"
+        | "FILTER"
+        | "AGGREGATE"
+        | "JOIN"
+        | "GROUP BY"
+        | "SORT"
+        | "SAVE FROM UNSTRUCTURED" => super::data_ops::call(name, &a),
+        "SET BOT MEMORY" | "GET BOT MEMORY" | "SET USER MEMORY" | "GET USER MEMORY" | "REMEMBER"
+        | "RECALL" => super::memory::call(name, &a),
         "CREATE TASK" => not_available(name, "the tasks service"),
         "BOOK" => not_available(name, "the calendar service"),
         "TALK TO" | "SEND SMS" | "SEND MESSAGE" | "SEND TO" | "SEND TEMPLATE" => {
@@ -307,11 +326,15 @@ fn keyword(name: &str, a: Array) -> R {
         }
         "CREATE DRAFT" => not_available(name, "the mail service's IMAP drafts"),
         "GENERATE PDF" | "MERGE PDF" => not_available(name, "the PDF service"),
-        "COMPRESS" | "EXTRACT" | "IMPORT" | "EXPORT" | "QR CODE" => not_available(name, "the drive's file converters"),
+        "COMPRESS" | "EXTRACT" | "IMPORT" | "EXPORT" | "QR CODE" => {
+            not_available(name, "the drive's file converters")
+        }
         "BOT SHARE MEMORY" | "DELEGATE" => not_available(name, "the multi-bot service"),
         "ADD MEMBER" => not_available(name, "the groups service"),
         "POST TO" => not_available(name, "a social network connector"),
-        "KB STATISTICS" | "KB DOCUMENTS COUNT" | "USE WEBSITE" => not_available(name, "the knowledge-base service"),
+        "KB STATISTICS" | "KB DOCUMENTS COUNT" | "USE WEBSITE" => {
+            not_available(name, "the knowledge-base service")
+        }
         "WEATHER" => not_available(name, "a weather provider"),
         "SOAP" => not_available(name, "a SOAP client"),
         "WAIT FOR EVENT" => not_available(name, "the events service"),
@@ -347,7 +370,9 @@ fn hear(a: &Array) -> R {
     let prompt = arg(a, 2);
     with_ctx(|ctx| {
         if ctx.replaying() {
-            return ctx.effect("HEAR", |_| Err("unreachable".into())).map(|j| v::from_json(&j));
+            return ctx
+                .effect("HEAR", |_| Err("unreachable".into()))
+                .map(|j| v::from_json(&j));
         }
         // A message that arrived while the script was busy answers this HEAR.
         if let Some(msg) = ctx.inbox.front().cloned()
@@ -446,16 +471,22 @@ fn http(method: &str, url: String, body: Dynamic) -> R {
             };
             let s = ctx.services.clone();
             let client = if allow_private { &s.http_private } else { &s.http };
-            let resp = s
-                .rt
-                .block_on(crate::net::fetch(client, req))
-                .map_err(|e| e.to_string())?;
+            let resp =
+                s.rt.block_on(crate::net::fetch(client, req))
+                    .map_err(|e| e.to_string())?;
             ctx.http_bytes += resp.body.to_string().len();
             if ctx.http_bytes > limits.http_bytes {
-                return Err(format!("HTTP responses passed {} bytes in one turn", limits.http_bytes));
+                return Err(format!(
+                    "HTTP responses passed {} bytes in one turn",
+                    limits.http_bytes
+                ));
             }
             if resp.status >= 400 {
-                return Err(format!("HTTP {}: {}", resp.status, truncate(&resp.body.to_string(), 200)));
+                return Err(format!(
+                    "HTTP {}: {}",
+                    resp.status,
+                    truncate(&resp.body.to_string(), 200)
+                ));
             }
             Ok(resp.body)
         });
@@ -498,8 +529,7 @@ fn llm(prompt: String, _mode: Option<String>) -> R {
             ..Default::default()
         };
         async move {
-            s
-                .llm
+            s.llm
                 .chat(req)
                 .await
                 .map(|r| Json::String(r.content))

@@ -18,7 +18,9 @@ const MAX_VALUE_BYTES: usize = 64 * 1024;
 pub(super) fn call(name: &str, a: &Array) -> R {
     let key = a.first().map(v::text).unwrap_or_default();
     if key.is_empty() || key.len() > 200 {
-        return Err(runtime_error(format!("{name}: the key must be 1 to 200 characters")));
+        return Err(runtime_error(format!(
+            "{name}: the key must be 1 to 200 characters"
+        )));
     }
     let value = a.get(1).map(v::to_json).unwrap_or(Json::Null);
     let ttl = a.get(2).map(v::text);
@@ -45,10 +47,20 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             if write {
                 let text = value.to_string();
                 if text.len() > MAX_VALUE_BYTES {
-                    return Err(format!("{name}: the value is larger than {MAX_VALUE_BYTES} bytes"));
+                    return Err(format!(
+                        "{name}: the value is larger than {MAX_VALUE_BYTES} bytes"
+                    ));
                 }
-                set(&mut conn, &bot, &scope, &key, &text, expires_in.map(|d| now + d), now)
-                    .map_err(|e| e.to_string())?;
+                set(
+                    &mut conn,
+                    &bot,
+                    &scope,
+                    &key,
+                    &text,
+                    expires_in.map(|d| now + d),
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
                 Ok(Json::Null)
             } else {
                 get(&mut conn, &bot, &scope, &key, now).map_err(|e| e.to_string())
@@ -78,7 +90,11 @@ pub fn duration_ms(t: &str) -> Result<i64, String> {
         "week" => 7.0 * 86_400_000.0,
         "month" => 30.0 * 86_400_000.0,
         "year" => 365.0 * 86_400_000.0,
-        other => return Err(format!("REMEMBER: unknown unit {other:?} (seconds, minutes, hours, days…)")),
+        other => {
+            return Err(format!(
+                "REMEMBER: unknown unit {other:?} (seconds, minutes, hours, days…)"
+            ));
+        }
     };
     if !(n > 0.0) {
         return Err("REMEMBER: the duration must be positive".into());
@@ -126,7 +142,9 @@ fn get(conn: &mut AnyConnection, bot: &str, scope: &str, key: &str, now: i64) ->
         .first(conn)
         .optional()?;
     Ok(match row {
-        Some((value, exp)) if exp.is_none_or(|e| e > now) => serde_json::from_str(&value).unwrap_or(Json::Null),
+        Some((value, exp)) if exp.is_none_or(|e| e > now) => {
+            serde_json::from_str(&value).unwrap_or(Json::Null)
+        }
         _ => Json::Null,
     })
 }

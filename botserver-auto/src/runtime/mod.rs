@@ -145,13 +145,19 @@ pub fn program(file: &str, src: &str) -> Result<Arc<Program>, CompileError> {
         return Ok(p.clone());
     }
     let compiled = crate::compile::compile(file, src)?;
-    let ast = engine(&Limits::default()).compile(&compiled.source).map_err(|e| CompileError {
-        file: file.to_string(),
-        line: 0,
-        col: 0,
-        message: format!("internal compiler error: {e}"),
-    })?;
-    let p = Arc::new(Program { compiled, hash: hash.clone(), ast });
+    let ast = engine(&Limits::default())
+        .compile(&compiled.source)
+        .map_err(|e| CompileError {
+            file: file.to_string(),
+            line: 0,
+            col: 0,
+            message: format!("internal compiler error: {e}"),
+        })?;
+    let p = Arc::new(Program {
+        compiled,
+        hash: hash.clone(),
+        ast,
+    });
     let mut c = cache().lock().expect("program cache");
     if c.len() >= CACHE_CAP {
         c.clear();
@@ -165,7 +171,9 @@ fn engine(limits: &Limits) -> Arc<Engine> {
     static ENGINES: OnceLock<Mutex<HashMap<Limits, Arc<Engine>>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(Default::default);
     let mut map = engines.lock().expect("engines");
-    map.entry(*limits).or_insert_with(|| Arc::new(build_engine(limits))).clone()
+    map.entry(*limits)
+        .or_insert_with(|| Arc::new(build_engine(limits)))
+        .clone()
 }
 
 fn build_engine(limits: &Limits) -> Engine {
@@ -350,7 +358,10 @@ pub(crate) fn with_ctx<T>(f: impl FnOnce(&mut RunCtx) -> T) -> Result<T, Box<Eva
 
 /// A catchable script error.
 pub(crate) fn runtime_error(msg: impl Into<String>) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(msg.into()), Position::NONE))
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.into()),
+        Position::NONE,
+    ))
 }
 
 impl RunCtx {
@@ -381,8 +392,16 @@ impl RunCtx {
         }
         let r = live(self);
         let entry = match &r {
-            Ok(v) => Entry { k: kind.into(), v: v.clone(), e: None },
-            Err(e) => Entry { k: kind.into(), v: Json::Null, e: Some(e.clone()) },
+            Ok(v) => Entry {
+                k: kind.into(),
+                v: v.clone(),
+                e: None,
+            },
+            Err(e) => Entry {
+                k: kind.into(),
+                v: Json::Null,
+                e: Some(e.clone()),
+            },
         };
         self.journal.push(entry);
         self.cursor = self.journal.len();
@@ -404,7 +423,8 @@ impl RunCtx {
 
     /// Now, in Unix ms.
     pub fn now_ms(&self) -> i64 {
-        self.clock.unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+        self.clock
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
     }
 }
 
@@ -454,7 +474,9 @@ pub(crate) fn run_nested(program: &Program, vars: rhai::Map, limits: &Limits) ->
     let mut this = Dynamic::from_map(vars);
     let mut scope = Scope::new();
     let r = engine.call_fn_with_options::<Dynamic>(
-        rhai::CallFnOptions::new().eval_ast(false).bind_this_ptr(&mut this),
+        rhai::CallFnOptions::new()
+            .eval_ast(false)
+            .bind_this_ptr(&mut this),
         &mut scope,
         &program.ast,
         "__main",
@@ -499,7 +521,10 @@ fn locate(program: &Program, e: &EvalAltResult, limits: &Limits) -> ScriptError 
             }
         }
         EvalAltResult::ErrorTooManyOperations(_) => (
-            format!("the script ran more than {} operations in one turn", limits.operations),
+            format!(
+                "the script ran more than {} operations in one turn",
+                limits.operations
+            ),
             true,
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
@@ -539,7 +564,8 @@ pub fn config_vars(config: &BTreeMap<String, String>) -> rhai::Map {
     for (k, val) in config {
         if let Some(name) = k.strip_prefix("param-") {
             let name = name.trim().to_lowercase().replace('-', "_");
-            let value = values::parse_number(val).map_or_else(|| Dynamic::from(val.clone()), values::Num::dynamic);
+            let value =
+                values::parse_number(val).map_or_else(|| Dynamic::from(val.clone()), values::Num::dynamic);
             vars.insert(format!("v_{name}").into(), value);
         }
     }

@@ -26,7 +26,12 @@ impl Date {
     /// time), and day-first `26/11/2026`.
     pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
-        for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        for f in [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+        ] {
             if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
                 return Some(Date(d));
             }
@@ -186,11 +191,7 @@ fn arith(
             None => Dynamic::from_float(float(x as FLOAT, y as FLOAT)),
         }),
         (Some(x), Some(y)) => Ok(Dynamic::from_float(float(x.f(), y.f()))),
-        _ => Err(format!(
-            "cannot use {op} on {} and {}",
-            describe(a),
-            describe(b)
-        )),
+        _ => Err(format!("cannot use {op} on {} and {}", describe(a), describe(b))),
     }
 }
 
@@ -254,13 +255,7 @@ pub fn div(a: &Dynamic, b: &Dynamic) -> Result<Dynamic, String> {
     if number(b).is_some_and(|n| n.f() == 0.0) {
         return Err("division by zero".into());
     }
-    arith(
-        a,
-        b,
-        "/",
-        |x, y| (x % y == 0).then(|| x / y),
-        |x, y| x / y,
-    )
+    arith(a, b, "/", |x, y| (x % y == 0).then(|| x / y), |x, y| x / y)
 }
 
 /// `MOD`
@@ -303,7 +298,13 @@ pub fn compare(a: &Dynamic, b: &Dynamic) -> Option<Ordering> {
     if is_empty(a) || is_empty(b) {
         return (is_empty(a) && is_empty(b))
             .then_some(Ordering::Equal)
-            .or_else(|| Some(if is_empty(a) { Ordering::Less } else { Ordering::Greater }));
+            .or_else(|| {
+                Some(if is_empty(a) {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                })
+            });
     }
     if let (Ok(x), Ok(y)) = (a.as_bool(), b.as_bool()) {
         return Some(x.cmp(&y));
@@ -425,18 +426,37 @@ mod tests {
     #[test]
     fn plus_joins_text_and_adds_numbers() {
         assert_eq!(text(&add(&s("ID: "), &Dynamic::from_int(42)).unwrap()), "ID: 42");
-        assert_eq!(add(&Dynamic::from_int(2), &Dynamic::from_int(3)).unwrap().as_int(), Ok(5));
-        assert_eq!(text(&div(&Dynamic::from_int(7), &Dynamic::from_int(2)).unwrap()), "3.5");
+        assert_eq!(
+            add(&Dynamic::from_int(2), &Dynamic::from_int(3))
+                .unwrap()
+                .as_int(),
+            Ok(5)
+        );
+        assert_eq!(
+            text(&div(&Dynamic::from_int(7), &Dynamic::from_int(2)).unwrap()),
+            "3.5"
+        );
         assert!(div(&Dynamic::from_int(1), &Dynamic::from_int(0)).is_err());
         assert!(sub(&s("a"), &Dynamic::from_int(1)).is_err());
     }
 
     #[test]
     fn truthiness_follows_the_spec() {
-        for v in [Dynamic::UNIT, s(""), Dynamic::from_int(0), Dynamic::FALSE, Dynamic::from_array(vec![])] {
+        for v in [
+            Dynamic::UNIT,
+            s(""),
+            Dynamic::from_int(0),
+            Dynamic::FALSE,
+            Dynamic::from_array(vec![]),
+        ] {
             assert!(!truthy(&v), "{v:?}");
         }
-        for v in [s("x"), Dynamic::from_int(2), Dynamic::TRUE, Dynamic::from_array(vec![Dynamic::UNIT])] {
+        for v in [
+            s("x"),
+            Dynamic::from_int(2),
+            Dynamic::TRUE,
+            Dynamic::from_array(vec![Dynamic::UNIT]),
+        ] {
             assert!(truthy(&v), "{v:?}");
         }
     }
@@ -446,7 +466,10 @@ mod tests {
         assert!(equals(&s("4"), &Dynamic::from_int(4)));
         assert!(!equals(&s("Yes"), &s("yes")));
         assert!(equals(&Dynamic::UNIT, &s("")));
-        assert!(compare(&s("10"), &s("9")) == Some(Ordering::Less), "two texts compare as text");
+        assert!(
+            compare(&s("10"), &s("9")) == Some(Ordering::Less),
+            "two texts compare as text"
+        );
     }
 
     #[test]

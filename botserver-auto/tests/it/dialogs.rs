@@ -49,10 +49,16 @@ END IF
     )
     .await;
     assert_eq!(bot.start("f").await, ["How old are you?"]);
-    assert_eq!(bot.say("f", "old").await, ["Please answer with a whole number (for example 42)."]);
+    assert_eq!(
+        bot.say("f", "old").await,
+        ["Please answer with a whole number (for example 42)."]
+    );
     assert_eq!(bot.say("f", "41").await, ["Your e-mail?"]);
     assert_eq!(bot.say("f", "Ana@Example.COM").await, ["Confirm?"]);
-    assert_eq!(bot.say("f", "sim").await, ["Saved: 41 / ana@example.com next year 42"]);
+    assert_eq!(
+        bot.say("f", "sim").await,
+        ["Saved: 41 / ana@example.com next year 42"]
+    );
 
     assert_eq!(bot.start("g").await, ["How old are you?"]);
     bot.say("g", "x").await;
@@ -113,7 +119,10 @@ RETURN mood
     assert_eq!(bot.say("l", "ana maria").await, ["Another?"]);
     assert_eq!(bot.say("l", "yes").await, ["Another?"]);
     assert_eq!(bot.say("l", "no").await, ["How are you, Ana Maria?"]);
-    assert_eq!(bot.say("l", "fine").await, ["Glad you are fine", "Total 6.5, Ana Maria, extra 1, "]);
+    assert_eq!(
+        bot.say("l", "fine").await,
+        ["Glad you are fine", "Total 6.5, Ana Maria, extra 1, "]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,7 +142,11 @@ TALK "v2 got " + a
         Default::default(),
     );
     bot.dialogs.install(pkg).await.unwrap();
-    assert_eq!(bot.say("old", "hi").await, ["v1 got hi"], "finishes on the version it started");
+    assert_eq!(
+        bot.say("old", "hi").await,
+        ["v1 got hi"],
+        "finishes on the version it started"
+    );
     assert_eq!(bot.start("new").await, ["v2 greets", "v2 asks"]);
 }
 
@@ -143,7 +156,10 @@ async fn runaway_scripts_stop_with_a_polite_message() {
         "runaway",
         &[
             ("start.bas", "TALK \"before\"\nDO\n  x = x + 1\nLOOP\n"),
-            ("deep.bas", "FUNCTION f(n)\n  RETURN f(n + 1)\nEND FUNCTION\nTALK f(1)\n"),
+            (
+                "deep.bas",
+                "FUNCTION f(n)\n  RETURN f(n + 1)\nEND FUNCTION\nTALK f(1)\n",
+            ),
             ("big.bas", "s = \"x\"\nDO\n  s = s & s\nLOOP\n"),
         ],
         &[("limit-operations", "200000")],
@@ -179,7 +195,10 @@ async fn hostile_scripts_stop_with_typed_errors_within_budget() {
     assert_eq!(said, [botserver_auto::dialog::SORRY]);
     assert_eq!(r["limit"], true);
     assert!(r["error"].as_str().unwrap().contains("longer than 300 ms"), "{r}");
-    assert!(took < std::time::Duration::from_millis(330 + 400), "took {took:?} (budget 300 ms + 10%, plus set-up)");
+    assert!(
+        took < std::time::Duration::from_millis(330 + 400),
+        "took {took:?} (budget 300 ms + 10%, plus set-up)"
+    );
 
     // Deep recursion.
     let (_, r) = outcome_of("FUNCTION f(n)\n  RETURN f(n + 1)\nEND FUNCTION\nx = f(1)\n", &[]).await;
@@ -187,12 +206,26 @@ async fn hostile_scripts_stop_with_typed_errors_within_budget() {
     assert!(r["error"].as_str().unwrap().contains("nest deeper"), "{r}");
 
     // Huge strings.
-    let (_, r) = outcome_of("s = \"x\"\nDO\n  s = s & s\nLOOP\n", &[("limit-string-bytes", "100000")]).await;
+    let (_, r) = outcome_of(
+        "s = \"x\"\nDO\n  s = s & s\nLOOP\n",
+        &[("limit-string-bytes", "100000")],
+    )
+    .await;
     assert_eq!(r["limit"], true, "{r}");
-    assert!(r["error"].as_str().unwrap().contains("larger than this bot allows"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than this bot allows"),
+        "{r}"
+    );
 
     // Huge arrays.
-    let (_, r) = outcome_of("a = []\nDO\n  a = PUSH(a, 1)\nLOOP\n", &[("limit-array-len", "1000")]).await;
+    let (_, r) = outcome_of(
+        "a = []\nDO\n  a = PUSH(a, 1)\nLOOP\n",
+        &[("limit-array-len", "1000")],
+    )
+    .await;
     assert_eq!(r["limit"], true, "{r}");
 }
 
@@ -237,14 +270,22 @@ RETURN { "item": item, "total": qty * 10 }
     .await;
     let run = bot
         .dialogs
-        .run_tool(bot.info("t"), "order", &serde_json::json!({"item": "pen", "qty": "3", "gift": "sim"}))
+        .run_tool(
+            bot.info("t"),
+            "order",
+            &serde_json::json!({"item": "pen", "qty": "3", "gift": "sim"}),
+        )
         .await
         .unwrap();
     assert_eq!(run.messages, ["Ordering 3 x pen", "Gift wrapped"]);
     assert_eq!(run.result, serde_json::json!({"item": "pen", "total": 30}));
     let err = bot
         .dialogs
-        .run_tool(bot.info("t"), "order", &serde_json::json!({"item": "pen", "qty": "many"}))
+        .run_tool(
+            bot.info("t"),
+            "order",
+            &serde_json::json!({"item": "pen", "qty": "many"}),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("qty"), "{err}");
@@ -256,16 +297,24 @@ RETURN { "item": item, "total": qty * 10 }
 #[test]
 fn compile_errors_name_file_line_and_what_was_expected() {
     let cases = [
-        ("TALK \"a\"\nPUBLISH x\n", "start.bas:2:1: unknown keyword PUBLISH"),
+        (
+            "TALK \"a\"\nPUBLISH x\n",
+            "start.bas:2:1: unknown keyword PUBLISH",
+        ),
         ("x = FOO(1)\n", "start.bas:1:5: unknown function FOO"),
         ("CALL nowhere\n", "start.bas:1:1: unknown SUB or FUNCTION NOWHERE"),
         ("EXIT FOR\n", "start.bas:1:1: EXIT FOR OUTSIDE A FOR LOOP"),
         ("HEAR x AS COLOUR\n", "start.bas:1:11: unknown HEAR type COLOUR"),
         ("rows = FIND \"t\", \"name = \"\n", "start.bas:1:"),
-        ("SET SCHEDULE \"* *\"\n", "start.bas:1:1: SET SCHEDULE \"* *\": a cron expression has 5 or 6 fields"),
+        (
+            "SET SCHEDULE \"* *\"\n",
+            "start.bas:1:1: SET SCHEDULE \"* *\": a cron expression has 5 or 6 fields",
+        ),
     ];
     for (src, want) in cases {
-        let e = botserver_auto::compile::compile("start.bas", src).unwrap_err().to_string();
+        let e = botserver_auto::compile::compile("start.bas", src)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(want), "{src:?}: {e}");
     }
 }

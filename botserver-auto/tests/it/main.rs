@@ -1,8 +1,8 @@
 //! Robustness of the lexer: generated and mutated inputs never panic, and every failure
 //! is an error located inside the input.
 
-mod dialogs;
 mod data;
+mod dialogs;
 mod net;
 mod support;
 

@@ -53,10 +53,14 @@ impl Bot {
         files: &[(&str, &str)],
         config: &[(&str, &str)],
     ) -> Bot {
-        let sources: BTreeMap<String, String> =
-            files.iter().map(|(f, s)| (f.to_string(), s.to_string())).collect();
-        let config: BTreeMap<String, String> =
-            config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let sources: BTreeMap<String, String> = files
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect();
+        let config: BTreeMap<String, String> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let pkg = Package::from_sources(name, sources, config);
         assert!(pkg.errors.is_empty(), "compile errors: {:?}", pkg.errors);
         let bot = dialogs.install(pkg).await.expect("installs");
@@ -103,6 +107,10 @@ impl Bot {
 
     /// The stored outcome of a conversation (`done`, `hear`, `error` …) and its result.
     pub async fn result(&self, session: &str) -> (String, Option<serde_json::Value>) {
-        self.dialogs.outcome(session).await.expect("reads").expect("exists")
+        self.dialogs
+            .outcome(session)
+            .await
+            .expect("reads")
+            .expect("exists")
     }
 }

@@ -2,6 +2,7 @@
 //! real server process on embedded defaults and on PostgreSQL + Redis.
 
 mod cli;
+mod durability;
 mod migrations;
 mod process;
 mod server;

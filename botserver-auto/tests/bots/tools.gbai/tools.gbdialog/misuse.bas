@@ -1,0 +1,7 @@
+' ADD TOOL checks that the script exists and is a tool.
+ON ERROR RESUME NEXT
+ADD TOOL "seed"
+TALK ERROR MESSAGE
+ON ERROR RESUME NEXT
+USE TOOL "nowhere"
+TALK ERROR MESSAGE
