@@ -425,10 +425,17 @@ impl<'t> Script<'t> {
         self.next_token();
         // `x = FIND …`: a keyword that yields a value, unless the word is a variable in an
         // expression (`x = list & "a"`) or a function call (`x = SORT(a)` is a keyword too).
+        // A one-word keyword followed by `(` is a function call (`x = JOIN(list, ",")`).
         if let Some((kw, n)) = keywords::longest_match(self.words_ahead())
             && kw.usage == Use::Both
             && !self.tokens.get(self.index() + n).is_some_and(|t| {
-                t.is_op("&") || t.is_op("+") || t.is_op("*") || t.is_op("=") || t.is_op(".") || t.is_op("[")
+                t.is_op("&")
+                    || t.is_op("+")
+                    || t.is_op("*")
+                    || t.is_op("=")
+                    || t.is_op(".")
+                    || t.is_op("[")
+                    || (n == 1 && t.is_op("("))
             })
         {
             let pos = self.pos();

@@ -578,8 +578,23 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         "POP" => items(&a[0]).pop().unwrap_or(Dynamic::UNIT),
         "CONTAINS" => Dynamic::from_bool(v::contains(&a[0], &a[1])),
         "SORT" => {
+            let by = if a.len() > 1 {
+                text_arg(a, 1)
+            } else {
+                String::new()
+            };
+            if !by.is_empty() && !by.eq_ignore_ascii_case("desc") && !by.eq_ignore_ascii_case("asc") {
+                // SORT(rows, "col"): rows by a column, as the SORT keyword does.
+                let rows = match v::to_json(&a[0]) {
+                    serde_json::Value::Array(r) => r,
+                    _ => Vec::new(),
+                };
+                return Ok(v::from_json(&serde_json::Value::Array(crate::data::rows::sort(
+                    &rows, &by, false,
+                ))));
+            }
             let mut arr = items(&a[0]);
-            let desc = a.len() > 1 && text_arg(a, 1).eq_ignore_ascii_case("desc");
+            let desc = by.eq_ignore_ascii_case("desc");
             arr.sort_by(|x, y| v::compare(x, y).unwrap_or(std::cmp::Ordering::Equal));
             if desc {
                 arr.reverse();

@@ -144,6 +144,18 @@ pub fn program(file: &str, src: &str) -> Result<Arc<Program>, CompileError> {
     if let Some(p) = cache().lock().expect("program cache").get(&hash) {
         return Ok(p.clone());
     }
+    let p = Arc::new(compile_uncached(file, src)?);
+    let mut c = cache().lock().expect("program cache");
+    if c.len() >= CACHE_CAP {
+        c.clear();
+    }
+    c.insert(hash, p.clone());
+    Ok(p)
+}
+
+/// Compiles without the cache (benchmarks; everything else wants [`program`]).
+pub fn compile_uncached(file: &str, src: &str) -> Result<Program, CompileError> {
+    let hash = content_hash(&format!("{file}\n{src}"));
     let compiled = crate::compile::compile(file, src)?;
     let ast = engine(&Limits::default())
         .compile(&compiled.source)
@@ -153,17 +165,7 @@ pub fn program(file: &str, src: &str) -> Result<Arc<Program>, CompileError> {
             col: 0,
             message: format!("internal compiler error: {e}"),
         })?;
-    let p = Arc::new(Program {
-        compiled,
-        hash: hash.clone(),
-        ast,
-    });
-    let mut c = cache().lock().expect("program cache");
-    if c.len() >= CACHE_CAP {
-        c.clear();
-    }
-    c.insert(hash, p.clone());
-    Ok(p)
+    Ok(Program { compiled, hash, ast })
 }
 
 /// One engine per distinct set of limits (a server has very few).
@@ -187,6 +189,7 @@ fn build_engine(limits: &Limits) -> Engine {
         .set_max_variables(10_000)
         .set_max_functions(10_000)
         .set_fail_on_invalid_map_property(false);
+    e.set_optimization_level(rhai::OptimizationLevel::None);
     e.disable_symbol("eval");
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});

@@ -3,6 +3,7 @@
 
 mod data;
 mod dialogs;
+mod examples;
 mod net;
 mod support;
 

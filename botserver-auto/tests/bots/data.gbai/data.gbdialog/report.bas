@@ -17,6 +17,7 @@ porto = "city = 'Porto'"
 TALK "Computed filter: " + FIRST(FIND("customers", porto)).name
 found = SEARCH "customers", "janeiro ana"
 TALK "Search: " + LEN(found) + " " + found[0].name
-evil = "x' OR '1'='1"
-TALK "Injection finds " + LEN(FIND("customers", "name = '${evil}'"))
+evil = "x' OR name <> 'y"
+hits = FIND "customers", "name = '${evil}'"
+TALK "Injection finds " + LEN(hits)
 TALK "No table finds " + LEN(FIND("nothing_here"))

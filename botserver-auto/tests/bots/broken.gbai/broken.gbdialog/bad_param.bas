@@ -1,0 +1,2 @@
+DESCRIPTION "A tool with a bad parameter type"
+PARAM color AS COLOUR

@@ -1,0 +1,1 @@
+SET SCHEDULE "0 2 * *"

@@ -1,0 +1,3 @@
+x = 1
+IF x = 1 THEN
+  TALK "one"

@@ -1,0 +1,1 @@
+TALK "no end

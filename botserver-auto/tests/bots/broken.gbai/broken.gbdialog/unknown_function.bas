@@ -1,0 +1,1 @@
+x = FROBNICATE(1)

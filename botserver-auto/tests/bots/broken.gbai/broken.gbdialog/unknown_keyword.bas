@@ -1,0 +1,3 @@
+TALK "a"
+
+PUBLISH x

@@ -1,0 +1,6 @@
+PARAM a AS NUMBER DESCRIPTION "First"
+PARAM b AS NUMBER DESCRIPTION "Second"
+DESCRIPTION "Adds two numbers"
+r = a + b
+TALK "sum " + r
+RETURN r

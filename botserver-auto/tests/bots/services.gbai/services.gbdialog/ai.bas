@@ -1,0 +1,39 @@
+' AI keywords with no model on this server: each is an error the script sees.
+USE MODEL "fast"
+USE KB "manuals"
+USE KB "faq"
+CLEAR KB "faq"
+ADD BOT "billing" WITH TRIGGER "invoice, payment"
+ON ERROR RESUME NEXT
+r = LLM "Say hi"
+TALK "LLM: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = LLM "Be quick" WITH OPTIMIZE FOR "speed"
+TALK "LLM fast: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = SUMMARIZE("A long text")
+TALK "SUMMARIZE: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = TRANSLATE("Hello", "pt")
+TALK "TRANSLATE: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = SENTIMENT("I love it")
+TALK "SENTIMENT: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = CLASSIFY("My card was charged twice", ["billing", "tech"])
+TALK "CLASSIFY: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = THINK KB "refund policy"
+TALK "THINK KB: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+SAVE FROM UNSTRUCTURED "contacts", "Ana, ana@example.com"
+TALK "SAVE FROM UNSTRUCTURED: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+USE WEBSITE "https://example.com"
+TALK "USE WEBSITE: " + ERROR MESSAGE
+ON ERROR RESUME NEXT
+r = DELEGATE "hi" TO BOT "billing"
+TALK "DELEGATE: " + ERROR MESSAGE
+TALK "r is still empty: " + ISEMPTY(r)
+CLEAR KB
+USE KB "faq"
