@@ -26,6 +26,9 @@ use std::time::Duration;
 /// The message a user gets when a script fails (the author gets the details in the log).
 pub const SORRY: &str = "Sorry, something went wrong on my side. Please try again later.";
 
+/// The answer to a message no script waits for, when no language model is configured.
+pub const CANNOT_ANSWER: &str = "Sorry, I can't answer that. Try one of the options, or ask a person.";
+
 /// How long a turn may hold a conversation's lock.
 const TURN_LOCK: Duration = Duration::from_secs(60);
 
@@ -138,10 +141,11 @@ impl Dialogs {
                 .await?;
         }
         let jobs = crate::hooks::jobs(bot, &package);
-        if let Err(e) = self.services.scheduler.sync_bot_jobs(bot, jobs.clone()).await {
-            if !jobs.is_empty() {
-                tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
-            }
+        // With no scheduler yet, a bot without schedules has nothing to register: quiet.
+        if let Err(e) = self.services.scheduler.sync_bot_jobs(bot, jobs.clone()).await
+            && !jobs.is_empty()
+        {
+            tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
         }
         self.bots.write().expect("bots").insert(bot, Arc::new(package));
         Ok(bot)
@@ -261,7 +265,7 @@ impl Dialogs {
                 let mut spec: HearSpec =
                     row.hear
                         .as_deref()
-                        .map(|h| parse_str(h))
+                        .map(parse_str)
                         .unwrap_or_else(|| HearSpec {
                             ty: "TEXT".into(),
                             options: vec![],
@@ -320,14 +324,53 @@ impl Dialogs {
                 }
             }
             ("hear", None) | ("new", _) => {}
-            (_, msg) => {
-                // The script has ended: later messages are the chat layer's (LLM, KB).
-                let _ = msg;
-                return Ok(TurnOutput::default());
-            }
+            (_, Some(msg)) => return self.after_script(&row, msg).await,
+            (_, None) => return Ok(TurnOutput::default()),
         }
         row.journal = serde_json::to_string(&journal).expect("json");
         self.replay(row).await
+    }
+
+    /// A message after the script ended (spec §10): the LLM with the session's system
+    /// prompt and contexts when one is configured, else a clear answer that the bot cannot
+    /// answer. (The chat domain adds history, knowledge bases and tools on top.)
+    async fn after_script(&self, row: &SessionRow, msg: String) -> AppResult<TurnOutput> {
+        let state: SessionState = parse(&row.state);
+        let mut system = state.system_prompt.clone().unwrap_or_default();
+        for (name, t) in &state.contexts {
+            system.push_str(&format!("\n\n[{name}]\n{t}"));
+        }
+        let mut messages = Vec::new();
+        if !system.trim().is_empty() {
+            messages.push(botstate::services::ChatMessage {
+                role: "system".into(),
+                content: system,
+                tool_call_id: None,
+            });
+        }
+        messages.push(botstate::services::ChatMessage {
+            role: "user".into(),
+            content: msg,
+            tool_call_id: None,
+        });
+        let req = botstate::services::ChatRequest {
+            bot: row.bot_id.parse().ok(),
+            model: state.model.clone(),
+            messages,
+            ..Default::default()
+        };
+        let content = match self.services.llm.chat(req).await {
+            Ok(r) => r.content,
+            Err(AppError::NotConfigured(_)) => CANNOT_ANSWER.to_string(),
+            Err(e) => return Err(e),
+        };
+        Ok(TurnOutput {
+            messages: vec![OutboundMessage {
+                content,
+                suggestions: state.suggestions,
+            }],
+            waiting_for_input: false,
+        })
     }
 
     async fn save_only(&self, mut row: SessionRow, out: TurnOutput) -> AppResult<TurnOutput> {

@@ -397,7 +397,9 @@ impl<'t> Parser<'t> {
                     "NULL" => Some(ExprKind::Null),
                     _ => None,
                 };
-                if RESERVED.contains(&upper.as_str()) && literal.is_none() {
+                // `MOD(17, 5)` is the library function, `a MOD b` the operator.
+                let called = upper == "MOD" && self.tokens.get(self.i + 1).is_some_and(|t| t.is_op("("));
+                if RESERVED.contains(&upper.as_str()) && literal.is_none() && !called {
                     return self.expected("an expression");
                 }
                 self.i += 1;

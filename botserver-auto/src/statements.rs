@@ -245,10 +245,9 @@ impl<'t> Script<'t> {
             return self.p.expected("a statement");
         };
         let upper = first.to_ascii_uppercase();
-        let next_is_assign = self
-            .tokens
-            .get(self.index() + 1)
-            .is_some_and(|t| t.is_op("=") || t.is_op(".") || t.is_op("["));
+        let next_is_assign = self.tokens.get(self.index() + 1).is_some_and(|t| {
+            t.is_op("=") || t.is_op(".") || (t.is_op("[") && self.assigns_after_index(self.index() + 1))
+        });
         if !next_is_assign {
             match upper.as_str() {
                 "IF" => return self.if_statement(pos),
@@ -339,7 +338,7 @@ impl<'t> Script<'t> {
             if let Some((kw, n)) = keywords::longest_match(self.words_ahead()) {
                 let call_pos = self.pos();
                 self.skip(n);
-                let args = self.args()?;
+                let args = self.args(kw.phrase)?;
                 let call = KeywordCall {
                     keyword: kw,
                     args,
@@ -362,6 +361,24 @@ impl<'t> Script<'t> {
         self.assignment()
     }
 
+    /// Whether the line, from the `[` at `open`, is an indexed assignment (`a[0] = 1`)
+    /// rather than a keyword whose argument is an array (`COMPRESS ["a.txt"], "a.zip"`):
+    /// an `=` outside brackets follows.
+    fn assigns_after_index(&self, open: usize) -> bool {
+        let mut depth = 0i32;
+        for t in &self.tokens[open..] {
+            match &t.tok {
+                Tok::Newline => return false,
+                Tok::Op("[") | Tok::Op("(") | Tok::Op("{") => depth += 1,
+                Tok::Op("]") | Tok::Op(")") | Tok::Op("}") => depth -= 1,
+                Tok::Op("=") if depth == 0 => return true,
+                Tok::Op(",") if depth == 0 => return false,
+                _ => {}
+            }
+        }
+        false
+    }
+
     fn words_ahead(&self) -> impl Iterator<Item = &'t str> + Clone + 't {
         let start = self.index();
         self.tokens[start.min(self.tokens.len())..]
@@ -374,8 +391,14 @@ impl<'t> Script<'t> {
 
     /// A keyword's arguments: expressions, commas and connecting words, to the line end
     /// (or to `ELSE` in a one-line IF).
-    fn args(&mut self) -> Result<Vec<Arg>, ParseError> {
+    fn args(&mut self, phrase: &str) -> Result<Vec<Arg>, ParseError> {
         let mut args = Vec::new();
+        // `KB STATISTICS()`: empty parentheses after the phrase are no argument.
+        if self.p.peek().is_some_and(|t| t.is_op("("))
+            && self.tokens.get(self.index() + 1).is_some_and(|t| t.is_op(")"))
+        {
+            self.skip(2);
+        }
         loop {
             if self.p.at_line_end() || self.at_words(&["ELSE"]) {
                 return Ok(args);
@@ -401,8 +424,13 @@ impl<'t> Script<'t> {
                 self.next_token();
                 continue;
             }
-            if matches!(args.last(), Some(Arg::Expr(_))) {
+            // `POST TO "network" image, caption`: the network needs no comma after it.
+            let juxtaposed = phrase == "POST TO" && args.len() == 1;
+            if matches!(args.last(), Some(Arg::Expr(_))) && !juxtaposed {
                 return self.p.expected("`,` or the end of the line");
+            }
+            if juxtaposed {
+                args.push(Arg::Comma);
             }
             args.push(Arg::Expr(self.expr()?));
         }
@@ -440,7 +468,7 @@ impl<'t> Script<'t> {
         {
             let pos = self.pos();
             self.skip(n);
-            let args = self.args()?;
+            let args = self.args(kw.phrase)?;
             return Ok(StmtKind::Assign {
                 target,
                 value: Value::Keyword(KeywordCall {

@@ -642,6 +642,16 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result
     Ok(())
 }
 
+impl Config {
+    /// The folder bots are loaded from.
+    pub fn bots_dir(&self) -> PathBuf {
+        self.server
+            .bots_dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("bots"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,15 +794,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("secrets.master_key"), "{err}");
-    }
-}
-
-impl Config {
-    /// The folder bots are loaded from.
-    pub fn bots_dir(&self) -> PathBuf {
-        self.server
-            .bots_dir
-            .clone()
-            .unwrap_or_else(|| self.server.data_dir.join("bots"))
     }
 }

@@ -85,7 +85,7 @@ fn arg_count(call: &KeywordCall, got: usize, min: usize, max: usize) -> GenResul
 
 /// A filter argument: a string literal's `${}` parts stay values (bound, never spliced into
 /// the filter text); any other expression is filter text computed at run time.
-fn filter(g: &mut Gen, e: &Expr) -> GenResult<String> {
+pub(super) fn filter(g: &mut Gen, e: &Expr) -> GenResult<String> {
     if let ExprKind::Str(segs) = &e.kind {
         let mut parts = Vec::new();
         let mut expect_text = true;
@@ -507,27 +507,61 @@ pub(super) fn block(g: &mut Gen, call: &KeywordCall, lines: &[(String, Pos)]) ->
     )))
 }
 
-/// A text line with `${}` interpolation.
+/// A text line with `${}` interpolation (the expression may hold quoted text:
+/// `Date: ${FORMAT(d, "DD/MM")}`).
 fn interpolate(g: &mut Gen, text: &str, pos: Pos) -> GenResult<String> {
     if !text.contains("${") {
         return Ok(rhai_str(text));
     }
-    let quoted = format!("\"{}\"", text.replace('"', "\"\""));
-    let tokens = crate::lexer::lex_at(
-        &quoted,
-        Pos {
-            line: pos.line,
-            col: 0,
-        },
-    )
-    .map_err(|e| (e.pos, e.message))?;
-    match tokens.first().map(|t| &t.tok) {
-        Some(crate::lexer::Tok::Str(parts)) => {
-            let segs = crate::parser::string_segments(parts).map_err(|e| (e.pos, e.message))?;
-            g.string(&segs)
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if c == '$' && chars.get(i + 1).is_some_and(|(_, n)| *n == '{') {
+            let start = i + 2;
+            let (mut depth, mut quoted, mut j) = (1, false, start);
+            while j < chars.len() {
+                match chars[j].1 {
+                    '"' => quoted = !quoted,
+                    '{' if !quoted => depth += 1,
+                    '}' if !quoted => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j >= chars.len() {
+                return fail(pos, "`${` is not closed: expected `}`");
+            }
+            let from = chars[start].0.min(text.len());
+            let source = &text[from..chars[j].0];
+            if !literal.is_empty() {
+                parts.push(crate::lexer::StrPart::Text(std::mem::take(&mut literal)));
+            }
+            parts.push(crate::lexer::StrPart::Expr {
+                source: source.to_string(),
+                pos: Pos {
+                    line: pos.line,
+                    col: (at + 3) as u32,
+                },
+            });
+            i = j + 1;
+            continue;
         }
-        _ => fail(pos, "expected text"),
+        literal.push(c);
+        i += 1;
     }
+    if !literal.is_empty() {
+        parts.push(crate::lexer::StrPart::Text(literal));
+    }
+    let segs = crate::parser::string_segments(&parts).map_err(|e| (e.pos, e.message))?;
+    g.string(&segs)
 }
 
 /// `FIND(...)`, `SUMMARIZE(...)` …: keywords and LLM helpers called like functions.
@@ -541,9 +575,6 @@ pub(super) fn function_keyword(name: &str, args: &[String]) -> Option<String> {
         _ => return None,
     };
     let mut args = args.to_vec();
-    if matches!(phrase, "FIND" | "FILTER") && args.len() >= 2 {
-        args[1] = format!("[__str({})]", args[1]);
-    }
     if phrase == "LLM" && args.len() == 1 {
         args.push("()".into());
     }

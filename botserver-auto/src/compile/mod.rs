@@ -125,7 +125,8 @@ pub fn compile(file: &str, src: &str) -> Result<Compiled, CompileError> {
     collect_procs(&stmts, &mut g.procs).map_err(|(pos, m)| located(pos, m))?;
     collect_assigned(&stmts, &mut g.globals, false);
     mentioned(&stmts, &mut g.globals);
-    g.main(&stmts).map_err(|(pos, m)| located(pos, m))?;
+    g.main(&stmts, tool.as_ref())
+        .map_err(|(pos, m)| located(pos, m))?;
     Ok(Compiled {
         file: file.to_string(),
         source: g.out.join("\n"),
@@ -406,8 +407,42 @@ impl Gen {
         format!("__{prefix}{}", self.temp)
     }
 
-    fn main(&mut self, stmts: &[Stmt]) -> GenResult<()> {
+    fn main(&mut self, stmts: &[Stmt], tool: Option<&ToolSpec>) -> GenResult<()> {
         self.emit(0, "fn __main() {");
+        // A tool started as a dialog (a suggestion button) asks for what it was not given.
+        for p in tool.map(|t| t.params.as_slice()).unwrap_or_default() {
+            if p.optional {
+                continue;
+            }
+            use crate::tools::ParamType as T;
+            let (ty, options) = if p.choices.is_empty() {
+                let ty = match p.ty {
+                    T::Integer => "INTEGER",
+                    T::Number => "NUMBER",
+                    T::Boolean => "BOOLEAN",
+                    T::Date => "DATE",
+                    T::Email => "EMAIL",
+                    T::Phone => "PHONE",
+                    T::String | T::Array | T::Object => "TEXT",
+                };
+                (ty, "[]".to_string())
+            } else {
+                let opts: Vec<String> = p.choices.iter().map(|c| rhai_str(c)).collect();
+                ("MENU", format!("[{}]", opts.join(", ")))
+            };
+            let mut prompt = p.description.clone().unwrap_or_else(|| format!("{}?", p.name));
+            if let Some(ex) = &p.example {
+                prompt.push_str(&format!(" (e.g. {ex})"));
+            }
+            let v = format!("this.v_{}", p.name.to_lowercase());
+            self.emit(
+                0,
+                format!(
+                    "if __isempty({v}) {{ {v} = __k(\"HEAR\", [\"{ty}\", {options}, {}, ()]); }}",
+                    rhai_str(&prompt)
+                ),
+            );
+        }
         self.block(stmts)?;
         self.emit(0, "}");
         for s in stmts {
@@ -645,7 +680,7 @@ impl Gen {
             }
             StmtKind::Throw(e) => {
                 let v = self.expr(e)?;
-                self.emit(line, format!("throw __str({v});"));
+                self.simple(line, format!("throw __str({v});"));
             }
             StmtKind::Wait(e) => {
                 let v = self.expr(e)?;
@@ -850,7 +885,15 @@ impl Gen {
                 format!("{name} is a SUB: use CALL {name}, it returns no value"),
             ));
         }
-        let a = args.iter().map(|e| self.expr(e)).collect::<GenResult<Vec<_>>>()?;
+        let mut a = Vec::with_capacity(args.len());
+        for (i, e) in args.iter().enumerate() {
+            // FIND("t", "name = ${x}"): the filter's values stay bound, as in the statement.
+            if i == 1 && matches!(name, "FIND" | "FILTER") {
+                a.push(lower::filter(self, e)?);
+            } else {
+                a.push(self.expr(e)?);
+            }
+        }
         if let Some(code) = lower::function_keyword(name, &a) {
             return Ok(code);
         }

@@ -111,6 +111,7 @@ fn lift(r: Result<Dynamic, String>) -> R {
 pub fn register(e: &mut Engine) {
     e.register_fn("__truthy", |x: Dynamic| v::truthy(&x));
     e.register_fn("__str", |x: Dynamic| v::text(&x));
+    e.register_fn("__isempty", |x: Dynamic| v::is_empty(&x));
     e.register_fn("__add", |a: Dynamic, b: Dynamic| lift(v::add(&a, &b)));
     e.register_fn("__sub", |a: Dynamic, b: Dynamic| lift(v::sub(&a, &b)));
     e.register_fn("__mul", |a: Dynamic, b: Dynamic| lift(v::mul(&a, &b)));
@@ -758,6 +759,15 @@ pub fn format_number(n: f64, pattern: &str) -> String {
     let grouped = pattern.split_once('.').map_or(pattern, |(i, _)| i).contains(',');
     let s = format!("{:.*}", decimals, n.abs());
     let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));
+    // Zeros before the point set the least number of integer digits (`000` pads 7 to 007).
+    let min_digits = pattern
+        .split_once('.')
+        .map_or(pattern, |(i, _)| i)
+        .chars()
+        .filter(|c| *c == '0')
+        .count();
+    let padded = format!("{}{int}", "0".repeat(min_digits.saturating_sub(int.len())));
+    let int = padded.as_str();
     let mut int_out = String::new();
     for (i, c) in int.chars().enumerate() {
         if grouped && i > 0 && (int.len() - i) % 3 == 0 {

@@ -17,6 +17,9 @@ type R = Result<Dynamic, Box<EvalAltResult>>;
 /// A database operation, prepared before it is journaled.
 enum Op {
     Save(Map<String, Json>),
+    /// `SAVE "t", a, b, c` with values that are not all variables: columns by the TABLE's
+    /// order.
+    SavePositional(Vec<Json>),
     Insert(Map<String, Json>),
     Update(crate::data::Filter, Map<String, Json>),
     Delete(crate::data::Filter),
@@ -105,18 +108,15 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             if values.len() == 1 && values[0].is_map() {
                 Op::Save(object(&values[0], "SAVE")?)
             } else {
-                let mut row = Map::new();
-                for (i, (n, val)) in names.iter().zip(values.iter()).enumerate() {
-                    let n = v::text(n);
-                    if n.is_empty() {
-                        return Err(err(format!(
-                            "SAVE: value {} is not a variable, so its column has no name; pass an object instead",
-                            i + 1
-                        )));
+                if names.iter().any(|n| v::text(n).is_empty()) {
+                    Op::SavePositional(values.iter().map(v::to_json).collect())
+                } else {
+                    let mut row = Map::new();
+                    for (n, val) in names.iter().zip(values.iter()) {
+                        row.insert(v::text(n), v::to_json(val));
                     }
-                    row.insert(n, v::to_json(val));
+                    Op::Save(row)
                 }
-                Op::Save(row)
             }
         }
         "INSERT" => Op::Insert(object(&arg(1), "INSERT")?),
@@ -187,6 +187,28 @@ fn run_op(t: &Tables, c: &mut AnyConnection, table: &str, op: &Op) -> Result<Jso
     let rows = |rows: Vec<Map<String, Json>>| Json::Array(rows.into_iter().map(Json::Object).collect());
     match op {
         Op::Save(row) => t.save(c, table, row),
+        Op::SavePositional(values) => {
+            let info = t.describe(c, table)?.filter(|i| i.defined).ok_or_else(|| {
+                crate::data::DataError::Invalid(format!(
+                    "SAVE \"{table}\", values…: some values are not variables, so their columns come from the \
+                     TABLE's order, and {table} has no TABLE definition; pass an object instead"
+                ))
+            })?;
+            if values.len() > info.columns.len() {
+                return Err(crate::data::DataError::Invalid(format!(
+                    "SAVE: {} values for the {} columns of {table}",
+                    values.len(),
+                    info.columns.len()
+                )));
+            }
+            let row: Map<String, Json> = info
+                .columns
+                .iter()
+                .zip(values.iter())
+                .map(|(col, val)| (col.name.clone(), val.clone()))
+                .collect();
+            t.save(c, table, &row)
+        }
         Op::Insert(row) => t.insert(c, table, row),
         Op::Update(f, patch) => t.update(c, table, f, patch).map(|n| Json::from(n as u64)),
         Op::Delete(f) => t.delete(c, table, f).map(|n| Json::from(n as u64)),

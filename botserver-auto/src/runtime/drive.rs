@@ -50,6 +50,20 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         let r = ctx.effect(&name, |ctx| {
             let s = ctx.services.clone();
             let store = s.objects.clone();
+            let allow_private = ctx
+                .config
+                .get("http-allow-private")
+                .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"));
+            if name == "DOWNLOAD" {
+                if ctx.http_calls >= ctx.limits.http_calls {
+                    return Err(format!(
+                        "more than {} HTTP calls in one turn",
+                        ctx.limits.http_calls
+                    ));
+                }
+                ctx.http_calls += 1;
+            }
+            let client = if allow_private { &s.http_private } else { &s.http };
             let fut = async {
                 let e = |e: botlib::AppError| match e {
                     botlib::AppError::NotConfigured(w) => {
@@ -110,6 +124,21 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                         Ok(Json::Null)
                     }
                     "DELETE FILE" => Ok(Json::Bool(store.delete(&key(&args[0])?).await.map_err(e)?)),
+                    "DOWNLOAD" => {
+                        let path = key(&args[1])?;
+                        let resp = crate::net::fetch(client, crate::net::HttpRequest::get(args[0].clone()))
+                            .await
+                            .map_err(|e| format!("DOWNLOAD: {e}"))?;
+                        if resp.status >= 400 {
+                            return Err(format!("DOWNLOAD: HTTP {}", resp.status));
+                        }
+                        let data = match resp.body {
+                            Json::String(t) => t,
+                            other => other.to_string(),
+                        };
+                        store.put(&path, Bytes::from(data), None).await.map_err(e)?;
+                        Ok(Json::String(args[1].clone()))
+                    }
                     "SEND FILE" => {
                         let path = key(&args[0])?;
                         store.head(&path).await.map_err(e)?;
@@ -118,11 +147,6 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     _ => Err(format!("{name} is not a drive keyword")),
                 }
             };
-            if name == "DOWNLOAD" {
-                return Err(
-                    "DOWNLOAD: use r = GET url, then WRITE path, r (DOWNLOAD arrives with the drive)".into(),
-                );
-            }
             s.rt.block_on(fut)
         });
         if let (Ok(j), "SEND FILE") = (&r, name.as_str())

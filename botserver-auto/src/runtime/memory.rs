@@ -96,7 +96,7 @@ pub fn duration_ms(t: &str) -> Result<i64, String> {
             ));
         }
     };
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return Err("REMEMBER: the duration must be positive".into());
     }
     Ok((n * unit_ms) as i64)

@@ -342,10 +342,13 @@ pub struct RunCtx {
     pub depth: usize,
     /// Called after every side effect with the journal so far, so a crash right after it
     /// cannot repeat it.
-    pub checkpoint: Option<Box<dyn FnMut(&[Entry], &[Outbound]) -> Result<(), String> + Send>>,
+    pub checkpoint: Option<Checkpoint>,
     /// Now, for tests (Unix ms); `None` uses the clock.
     pub clock: Option<i64>,
 }
+
+/// Makes the journal (and the messages not yet delivered) durable.
+pub type Checkpoint = Box<dyn FnMut(&[Entry], &[Outbound]) -> Result<(), String> + Send>;
 
 thread_local! {
     static CTX: RefCell<Option<RunCtx>> = const { RefCell::new(None) };

@@ -742,7 +742,6 @@ async fn tools_run_with_validated_and_coerced_arguments() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: a tool started as a dialog (a suggestion button) runs with its missing PARAMs empty instead of asking for them (spec §5)"]
 async fn a_tool_started_by_its_button_asks_for_the_missing_parameters() {
     let bot = example("tools").await;
     let out = bot
@@ -1718,7 +1717,6 @@ async fn library_functions_named_like_keywords_can_be_called_in_an_assignment() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: MOD(17, 5) does not compile (expected an expression, found `MOD`), though MOD is a §9 function"]
 async fn bug_mod_can_be_called_as_a_function() {
     let src = "TALK MOD(17, 5)\n";
     assert_eq!(compile_errors(src), Vec::<String>::new());
@@ -1726,7 +1724,6 @@ async fn bug_mod_can_be_called_as_a_function() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: `KB STATISTICS()` and `KB DOCUMENTS COUNT()` (their §11 form) do not compile: expected an expression, found `)`"]
 async fn bug_kb_statistics_take_their_spec_form_with_parentheses() {
     let src = "ON ERROR RESUME NEXT\ns = KB STATISTICS()\nTALK ERROR MESSAGE\nn = KB DOCUMENTS COUNT()\n";
     assert_eq!(compile_errors(src), Vec::<String>::new());
@@ -1737,7 +1734,6 @@ async fn bug_kb_statistics_take_their_spec_form_with_parentheses() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: `POST TO \"network\" image, caption` (its §11 form) does not compile: expected `,` or the end of the line"]
 async fn bug_post_to_takes_its_spec_form() {
     let src = "img = \"photo.png\"\nPOST TO \"instagram\" img, \"New books\"\n";
     assert_eq!(compile_errors(src), Vec::<String>::new());
@@ -1751,7 +1747,6 @@ async fn bug_post_to_takes_its_spec_form() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: a keyword followed by `[` (`COMPRESS [\"a.txt\"], \"a.zip\"`) is parsed as an indexed assignment: expected `=`"]
 async fn bug_a_keyword_may_take_an_array_literal_as_its_first_argument() {
     let src = "ON ERROR RESUME NEXT\nCOMPRESS [\"a.txt\"], \"a.zip\"\nTALK ERROR MESSAGE\n";
     assert_eq!(compile_errors(src), Vec::<String>::new());
@@ -1762,7 +1757,6 @@ async fn bug_a_keyword_may_take_an_array_literal_as_its_first_argument() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: a BEGIN TALK line with a string inside ${} (`${FORMAT(d, \"DD/MM\")}`) does not compile"]
 async fn bug_begin_talk_lines_may_call_functions_with_text_arguments() {
     let src = "d = \"2026-03-05\"\nBEGIN TALK\nDate: ${FORMAT(d, \"DD/MM\")}\nEND TALK\n";
     assert_eq!(compile_errors(src), Vec::<String>::new());
@@ -1770,7 +1764,6 @@ async fn bug_begin_talk_lines_may_call_functions_with_text_arguments() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: FIND(\"t\", \"name = '${x}'\") (function form) splices ${x} into the filter text instead of binding it: filter injection"]
 async fn bug_find_called_as_a_function_binds_interpolated_values() {
     let src = r#"SAVE "people", { "id": "1", "name": "Ana" }
 SAVE "people", { "id": "2", "name": "Bo" }
@@ -1782,7 +1775,6 @@ TALK LEN(hits) + " " + LEN(FIND("people", "name = '${evil}'"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: THROW under ON ERROR RESUME NEXT is not trapped; the script stops"]
 async fn bug_throw_is_trapped_by_on_error_resume_next() {
     let src = "ON ERROR RESUME NEXT\nTHROW \"bad input\"\nTALK \"trapped: \" + ERROR MESSAGE\n";
     let bot = one(src).await;
@@ -1790,7 +1782,6 @@ async fn bug_throw_is_trapped_by_on_error_resume_next() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: SAVE \"t\", \"A1\", 5 fails (value is not a variable) instead of using the TABLE's column order (spec §6)"]
 async fn bug_positional_save_uses_the_table_column_order() {
     let tables = "TABLE items\n  sku string key\n  qty integer\nEND TABLE\n";
     let src = "SAVE \"items\", \"A1\", 5\nTALK FIRST(FIND(\"items\")).qty\n";
@@ -1799,14 +1790,12 @@ async fn bug_positional_save_uses_the_table_column_order() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: FORMAT(7, \"000\") gives \"7\", not \"007\" (zeros before the point do not pad)"]
 async fn bug_format_pads_with_the_zeros_of_its_pattern() {
     let bot = one("TALK FORMAT(7, \"000\") + \" \" + FORMAT(42.5, \"0000.0\")\n").await;
     assert_eq!(bot.start("s").await, ["007 0042.5"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: a message after start.bas ended, with no LLM and no KB, gets no answer at all instead of a clear \"I can't answer that\" (spec §10)"]
 async fn bug_a_message_after_the_script_ended_gets_a_clear_answer_without_an_llm() {
     let bot = one("TALK \"hello\"\n").await;
     assert_eq!(bot.start("s").await, ["hello"]);
@@ -1816,7 +1805,6 @@ async fn bug_a_message_after_the_script_ended_gets_a_clear_answer_without_an_llm
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: DOWNLOAD url, path always fails (\"use r = GET url, then WRITE\") though the drive and HTTP exist (spec §8)"]
 async fn bug_download_fetches_a_url_into_the_drive() {
     let (api, _) = api_server().await;
     let fakes = Fakes::default();

@@ -104,8 +104,8 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn tail(s: &str) -> String {
-    let start = s.len().saturating_sub(3000);
-    s[s.floor_char_boundary(start)..].to_string()
+    let skip = s.chars().count().saturating_sub(3000);
+    s.chars().skip(skip).collect()
 }
 
 fn messages(v: &Value) -> Vec<String> {
