@@ -262,16 +262,12 @@ impl Dialogs {
         let mut journal: Vec<Entry> = parse(&row.journal);
         match (row.status.as_str(), message) {
             ("hear", Some(msg)) => {
-                let mut spec: HearSpec =
-                    row.hear
-                        .as_deref()
-                        .map(parse_str)
-                        .unwrap_or_else(|| HearSpec {
-                            ty: "TEXT".into(),
-                            options: vec![],
-                            default: Json::Null,
-                            tries: 0,
-                        });
+                let mut spec: HearSpec = row.hear.as_deref().map(parse_str).unwrap_or_else(|| HearSpec {
+                    ty: "TEXT".into(),
+                    options: vec![],
+                    default: Json::Null,
+                    tries: 0,
+                });
                 match hear::accept(&spec, &msg) {
                     Ok(value) => journal.push(Entry {
                         k: "HEAR".into(),
