@@ -192,3 +192,104 @@ fn user_commands_manage_accounts_from_the_console() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
 }
+
+/// Writes a package `<dir>/<name>.gbai` with `files` in its .gbdialog folder.
+fn package(dir: &std::path::Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let pkg = dir.join(format!("{name}.gbai"));
+    std::fs::create_dir_all(pkg.join(format!("{name}.gbdialog"))).unwrap();
+    for (f, src) in files {
+        std::fs::write(pkg.join(format!("{name}.gbdialog")).join(f), src).unwrap();
+    }
+    pkg
+}
+
+#[cfg(feature = "auto")]
+#[test]
+fn bot_check_lists_every_error_with_its_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = package(
+        dir.path(),
+        "good",
+        &[
+            ("start.bas", "TALK \"hi\"\n"),
+            ("order.bas", "PARAM item AS STRING\nDESCRIPTION \"Orders\"\nRETURN item\n"),
+        ],
+    );
+    let out = binary().args(["bot", "check"]).arg(&good).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("ok    order.bas: tool order (1 params)"), "{stdout}");
+    assert!(stdout.contains("good: 2 script(s), 0 error(s)"), "{stdout}");
+
+    let bad = package(
+        dir.path(),
+        "bad",
+        &[
+            ("start.bas", "TALK \"hi\"\nPUBLISH x\n"),
+            ("other.bas", "x = 1\nIF x THEN\n  TALK x\n"),
+            ("fine.bas", "TALK 1\n"),
+        ],
+    );
+    let out = binary().args(["bot", "check"]).arg(&bad).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(stdout.contains("error start.bas:2:1: unknown keyword PUBLISH"), "{stdout}");
+    assert!(stdout.contains("error other.bas:2:"), "{stdout}");
+    assert!(stdout.contains("bad: 3 script(s), 2 error(s)"), "{stdout}");
+}
+
+#[cfg(feature = "auto")]
+#[test]
+fn bot_run_talks_on_stdout_and_hears_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(
+        dir.path(),
+        "term",
+        &[
+            (
+                "start.bas",
+                "TALK \"Hello\"\nHEAR n AS INTEGER WITH \"A number?\"\nTALK \"Double: \" + (n * 2)\n",
+            ),
+            (
+                "add.bas",
+                "PARAM a AS INTEGER DESCRIPTION \"First\"\nPARAM b AS INTEGER DESCRIPTION \"Second\"\nDESCRIPTION \"Adds\"\nTALK \"adding\"\nRETURN a + b\n",
+            ),
+        ],
+    );
+    let run = |script: Option<&str>, input: &str| {
+        let mut cmd = binary();
+        cmd.current_dir(dir.path()).args(["bot", "run"]).arg(&pkg);
+        if let Some(s) = script {
+            cmd.arg(s);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (ok, stdout) = run(None, "many\n21\n");
+    assert!(ok, "{stdout}");
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("botserver:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Hello",
+            "A number?",
+            "> Please answer with a whole number (for example 42).",
+            "> Double: 42"
+        ],
+        "{stdout}"
+    );
+    let (ok, stdout) = run(Some("add"), "2\n3\n");
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("First:\nSecond:\nadding\n=> 5"), "{stdout}");
+}

@@ -103,6 +103,16 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// Resident memory of a process, in kB (Linux).
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn tail(s: &str) -> String {
     let skip = s.chars().count().saturating_sub(3000);
     s.chars().skip(skip).collect()
@@ -183,6 +193,7 @@ fn run_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
         v["access_token"].as_str().unwrap().to_string()
     };
     let token = login(server.addr);
+    let rss_before = rss_kb(server.child.id());
 
     // Park every conversation at its first HEAR.
     let started = Instant::now();
@@ -224,6 +235,12 @@ fn run_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let parked_in = started.elapsed();
+    // Parked conversations live in the database, not in the process.
+    let rss_after = rss_kb(server.child.id());
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} kB to {rss_after} kB with {CONVERSATIONS} parked conversations"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), CONVERSATIONS);
 
     // SIGKILL: no shutdown, no flush.
@@ -276,7 +293,7 @@ fn run_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
         "no HTTP call made before the kill was repeated"
     );
     eprintln!(
-        "durability on {backend}: {CONVERSATIONS} conversations parked in {parked_in:?}, answered after SIGKILL in {answered_in:?}"
+        "durability on {backend}: {CONVERSATIONS} conversations parked in {parked_in:?} (server RSS {rss_before} -> {rss_after} kB), answered after SIGKILL in {answered_in:?}"
     );
 }
 
