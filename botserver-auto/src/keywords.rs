@@ -336,6 +336,28 @@ pub fn reference_markdown() -> String {
             kw.phrase, kw.section, kw.summary
         ));
     }
+    out.push_str("\n## Functions\n\nGenerated from the function library (spec §9). Arguments: how many each takes.\n\n| Function | Arguments |\n|---|---|\n");
+    for name in crate::runtime::builtins::names() {
+        let (min, max) = crate::runtime::builtins::arity(name).expect("listed");
+        let args = match (min, max) {
+            (a, b) if a == b => a.to_string(),
+            (a, usize::MAX) => format!("{a} or more"),
+            (a, b) => format!("{a} to {b}"),
+        };
+        out.push_str(&format!("| `{name}` | {args} |\n"));
+    }
+    out.push_str("\n## HEAR types\n\n");
+    let types: Vec<String> = crate::compile::HEAR_TYPES
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect();
+    out.push_str(&types.join(", "));
+    out.push_str(", or menu options (`HEAR x AS \"A\", \"B\"`, or a list variable).\n");
+    let l = crate::runtime::Limits::default();
+    out.push_str(&format!(
+        "\n## Default limits (config.csv `limit-*`)\n\n| Key | Default |\n|---|---|\n| `limit-operations` | {} |\n| `limit-wall-ms` | {} |\n| `limit-call-depth` | {} |\n| `limit-string-bytes` | {} |\n| `limit-array-len` | {} |\n| `limit-map-len` | {} |\n| `limit-http-calls` | {} |\n| `limit-http-bytes` | {} |\n| `limit-journal-entries` | {} |\n",
+        l.operations, l.wall_ms, l.call_depth, l.string_bytes, l.array_len, l.map_len, l.http_calls, l.http_bytes, l.journal_entries
+    ));
     out
 }
 

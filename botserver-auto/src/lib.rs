@@ -1,10 +1,13 @@
-//! The BASIC dialect bots are written in (shared/spec/basic.md is the contract).
+//! The BASIC engine: bot scripts (shared/spec/basic.md is the contract) compiled to Rhai
+//! and run as durable conversations.
 //!
-//! In progress: this crate holds the lexer and the parser (expressions, statements and the
-//! keyword registry the language reference is generated from), and scripts as tools
-//! (JSON Schema, OpenAI and MCP shapes, argument coercion). The compiler to Rhai, the
-//! durable dialog runtime and the keyword services arrive with the rest of issue 4; until
-//! then the crate is not part of the server and owns no route or table.
+//! Owns the dialect (lexer, parser, keyword registry and the generated reference in
+//! `docs/`), the compiler (`compile`), the sandboxed runtime and every keyword's handler
+//! (`runtime`), durable dialogs (`dialog`: the journal-replay engine behind botstate's
+//! `DialogEngine`), scripts as tools (`tools`), the bot's tables (`data`), guarded
+//! outbound HTTP (`net`), packages (`package`), `botserver bot check|run` (`cli`) and the
+//! `/api/bots…` routes (`api`). It reaches other domains only through botstate's traits
+//! and never lets a script touch the server's files, environment or another bot's data.
 
 pub mod api;
 pub mod ast;

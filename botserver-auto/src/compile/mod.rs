@@ -11,6 +11,8 @@
 
 mod lower;
 
+pub use lower::HEAR_TYPES;
+
 use crate::ast::{BinOp, ExitKind, Expr, ExprKind, Stmt, StmtKind, StrSeg, UnOp, Value};
 use crate::lexer::Pos;
 use crate::runtime::builtins;

@@ -212,13 +212,19 @@ fn bot_check_lists_every_error_with_its_line_and_fails() {
         "good",
         &[
             ("start.bas", "TALK \"hi\"\n"),
-            ("order.bas", "PARAM item AS STRING\nDESCRIPTION \"Orders\"\nRETURN item\n"),
+            (
+                "order.bas",
+                "PARAM item AS STRING\nDESCRIPTION \"Orders\"\nRETURN item\n",
+            ),
         ],
     );
     let out = binary().args(["bot", "check"]).arg(&good).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("ok    order.bas: tool order (1 params)"), "{stdout}");
+    assert!(
+        stdout.contains("ok    order.bas: tool order (1 params)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("good: 2 script(s), 0 error(s)"), "{stdout}");
 
     let bad = package(
@@ -233,7 +239,10 @@ fn bot_check_lists_every_error_with_its_line_and_fails() {
     let out = binary().args(["bot", "check"]).arg(&bad).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(stdout.contains("error start.bas:2:1: unknown keyword PUBLISH"), "{stdout}");
+    assert!(
+        stdout.contains("error start.bas:2:1: unknown keyword PUBLISH"),
+        "{stdout}"
+    );
     assert!(stdout.contains("error other.bas:2:"), "{stdout}");
     assert!(stdout.contains("bad: 3 script(s), 2 error(s)"), "{stdout}");
 }
@@ -271,14 +280,14 @@ fn bot_run_talks_on_stdout_and_hears_from_stdin() {
             .unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
     };
     let (ok, stdout) = run(None, "many\n21\n");
     assert!(ok, "{stdout}");
-    let lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| !l.starts_with("botserver:"))
-        .collect();
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("botserver:")).collect();
     assert_eq!(
         lines,
         [
