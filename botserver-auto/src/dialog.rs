@@ -590,7 +590,7 @@ impl Dialogs {
         for p in &spec.params {
             let value = coerced.get(&p.name).cloned().unwrap_or(Json::Null);
             vars.insert(
-                format!("v_{}", p.name.to_lowercase()).into(),
+                crate::compile::var_key(&p.name).into(),
                 runtime::values::from_json(&value),
             );
         }

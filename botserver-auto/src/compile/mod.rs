@@ -369,6 +369,27 @@ struct Gen {
     tables: Vec<TableBlock>,
 }
 
+/// The Rhai name of a BASIC variable (`v_` + the lowercased name, any character outside
+/// ASCII letters, digits and `_` written as `_xHEX_`), so every BASIC name is a valid Rhai
+/// identifier that cannot clash with a Rhai word. Also the key of the variable in the
+/// script's variable map.
+pub fn var_key(name: &str) -> String {
+    mangle("v_", name)
+}
+
+fn mangle(prefix: &str, name: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + name.len());
+    out.push_str(prefix);
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("_x{:x}_", c as u32));
+        }
+    }
+    out
+}
+
 /// Escapes text as a Rhai string literal.
 pub(crate) fn rhai_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -436,7 +457,7 @@ impl Gen {
             if let Some(ex) = &p.example {
                 prompt.push_str(&format!(" (e.g. {ex})"));
             }
-            let v = format!("this.v_{}", p.name.to_lowercase());
+            let v = format!("this.{}", var_key(&p.name));
             self.emit(
                 0,
                 format!(
@@ -477,10 +498,13 @@ impl Gen {
                 locals.insert(a);
             }
         }
-        let args: Vec<String> = params.iter().map(|p| format!("v_{p}")).collect();
-        self.emit(pos.line, format!("fn p_{name}({}) {{", args.join(", ")));
+        let args: Vec<String> = params.iter().map(|p| var_key(p)).collect();
+        self.emit(
+            pos.line,
+            format!("fn {}({}) {{", mangle("p_", name), args.join(", ")),
+        );
         for l in locals.iter().filter(|l| !params.contains(l)) {
-            self.emit(pos.line, format!("let v_{l} = ();"));
+            self.emit(pos.line, format!("let {} = ();", var_key(l)));
         }
         let saved = (self.locals.replace(locals), self.on_error, self.in_function);
         self.on_error = false;
@@ -500,8 +524,8 @@ impl Gen {
 
     fn var(&self, name: &str) -> String {
         match &self.locals {
-            Some(l) if l.contains(name) => format!("v_{name}"),
-            _ => format!("this.v_{name}"),
+            Some(l) if l.contains(name) => var_key(name),
+            _ => format!("this.{}", var_key(name)),
         }
     }
 
@@ -776,7 +800,7 @@ impl Gen {
             ));
         }
         let a = args.iter().map(|e| self.expr(e)).collect::<GenResult<Vec<_>>>()?;
-        Ok(format!("this.p_{name}({})", a.join(", ")))
+        Ok(format!("this.{}({})", mangle("p_", name), a.join(", ")))
     }
 
     /// `target = value` as Rhai.

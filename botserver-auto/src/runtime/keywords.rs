@@ -606,7 +606,7 @@ fn call_script(file: &str, args: Array) -> R {
     match &program.compiled.tool {
         Some(tool) => {
             for (p, a) in tool.params.iter().zip(args.iter()) {
-                vars.insert(format!("v_{}", p.name.to_lowercase()).into(), a.clone());
+                vars.insert(crate::compile::var_key(&p.name).into(), a.clone());
             }
         }
         None => {

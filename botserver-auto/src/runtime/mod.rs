@@ -572,7 +572,7 @@ pub fn config_vars(config: &BTreeMap<String, String>) -> rhai::Map {
             let name = name.trim().to_lowercase().replace('-', "_");
             let value =
                 values::parse_number(val).map_or_else(|| Dynamic::from(val.clone()), values::Num::dynamic);
-            vars.insert(format!("v_{name}").into(), value);
+            vars.insert(crate::compile::var_key(&name).into(), value);
         }
     }
     vars
