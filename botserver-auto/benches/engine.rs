@@ -103,6 +103,8 @@ fn ctx(services: &Arc<Services>, journal: Vec<Entry>) -> RunCtx {
         depth: 0,
         checkpoint: None,
         clock: Some(0),
+        out_bytes: 0,
+        journal_bytes: 0,
     }
 }
 

@@ -45,7 +45,7 @@ fn info_for(
         bot_id: bot,
         bot_name: pkg.name.clone(),
         // Sessions are per caller: one user can never reach another's conversation.
-        session_id: format!("{}:{session}", caller.user),
+        session_id: format!("{bot}:{}:{session}", caller.user),
         user_id: caller.user.to_string(),
         user_name: caller.name.clone(),
         user_email: String::new(),

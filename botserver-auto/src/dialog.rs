@@ -30,7 +30,7 @@ pub const SORRY: &str = "Sorry, something went wrong on my side. Please try agai
 pub const CANNOT_ANSWER: &str = "Sorry, I can't answer that. Try one of the options, or ask a person.";
 
 /// How long a turn may hold a conversation's lock.
-const TURN_LOCK: Duration = Duration::from_secs(60);
+const TURN_LOCK: Duration = Duration::from_secs(120);
 
 /// A conversation row.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
@@ -40,7 +40,8 @@ pub struct SessionRow {
     bot_id: String,
     user_id: String,
     script: String,
-    versions: String,
+    /// What the conversation started on: `{"scripts": {file: hash}, "config": {…}}`.
+    pinned: String,
     status: String,
     wake_at: Option<i64>,
     hear: Option<String>,
@@ -52,6 +53,15 @@ pub struct SessionRow {
     result: Option<String>,
     turns: i64,
     updated_at: i64,
+}
+
+/// What a conversation pinned when it started.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Pin {
+    /// Content hash of every script, by file.
+    scripts: BTreeMap<String, String>,
+    /// The bot's config.csv.
+    config: BTreeMap<String, String>,
 }
 
 /// What a tool run produced.
@@ -81,13 +91,7 @@ struct Pinned {
 
 impl ScriptSource for Pinned {
     fn program(&self, file: &str) -> Result<Arc<Program>, String> {
-        let want = file.trim_start_matches("./").to_lowercase();
-        let want = if want.ends_with(".bas") {
-            want
-        } else {
-            format!("{want}.bas")
-        };
-        let Some((name, hash)) = self.versions.iter().find(|(k, _)| k.to_lowercase() == want) else {
+        let Some((name, hash)) = crate::package::resolve(self.versions.iter(), file) else {
             return Err(format!("no script {file} in this bot"));
         };
         let mut conn = self.db.get().map_err(|e| e.to_string())?;
@@ -208,6 +212,10 @@ impl Dialogs {
             })
             .await?;
         let mut row = match row {
+            // A conversation belongs to one bot and one user: any other caller gets nothing.
+            Some(r) if r.bot_id != info.bot_id.to_string() || r.user_id != info.user_id => {
+                return Err(AppError::NotFound);
+            }
             Some(r) => r,
             None => {
                 let Some(pkg) = self.package(info.bot_id) else {
@@ -230,7 +238,13 @@ impl Dialogs {
                     bot_id: info.bot_id.to_string(),
                     user_id: info.user_id.clone(),
                     script,
-                    versions: serde_json::to_string(&versions).expect("json"),
+                    // The config is pinned with the scripts: `param-*` values and limits
+                    // steer the replay.
+                    pinned: serde_json::to_string(&Pin {
+                        scripts: versions,
+                        config: pkg.config.clone(),
+                    })
+                    .expect("json"),
                     status: "new".into(),
                     wake_at: None,
                     hear: None,
@@ -259,15 +273,22 @@ impl Dialogs {
                 return self.replay(row).await;
             }
         };
-        let mut journal: Vec<Entry> = parse(&row.journal);
+        let mut journal: Vec<Entry> = parse_req(&row.journal)?;
         match (row.status.as_str(), message) {
             ("hear", Some(msg)) => {
                 let mut spec: HearSpec = row.hear.as_deref().map(parse_str).unwrap_or_else(|| HearSpec {
                     ty: "TEXT".into(),
-                    options: vec![],
-                    default: Json::Null,
-                    tries: 0,
+                    at: journal.len(),
+                    ..Default::default()
                 });
+                if spec.at != journal.len() {
+                    // A crash after a checkpoint left the journal past this HEAR: replay
+                    // first; the message waits in the inbox for the HEAR it reaches.
+                    let mut inbox: Vec<String> = parse(&row.inbox);
+                    inbox.push(msg);
+                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                    return self.replay(row).await;
+                }
                 match hear::accept(&spec, &msg) {
                     Ok(value) => journal.push(Entry {
                         k: "HEAR".into(),
@@ -276,7 +297,8 @@ impl Dialogs {
                     }),
                     Err(ask) => {
                         spec.tries += 1;
-                        if spec.tries >= hear::MAX_TRIES {
+                        // Re-asked at most MAX_TRIES times; the next invalid answer fails.
+                        if spec.tries > hear::MAX_TRIES {
                             journal.push(Entry {
                                 k: "HEAR".into(),
                                 v: Json::Null,
@@ -319,7 +341,20 @@ impl Dialogs {
                         .await;
                 }
             }
-            ("hear", None) | ("new", _) => {}
+            // Asked again to start: it is already waiting; say nothing new.
+            ("hear", None) => {
+                return Ok(TurnOutput {
+                    messages: vec![],
+                    waiting_for_input: true,
+                });
+            }
+            ("new", msg) => {
+                if let Some(m) = msg {
+                    let mut inbox: Vec<String> = parse(&row.inbox);
+                    inbox.push(m);
+                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                }
+            }
             (_, Some(msg)) => return self.after_script(&row, msg).await,
             (_, None) => return Ok(TurnOutput::default()),
         }
@@ -369,47 +404,67 @@ impl Dialogs {
         })
     }
 
+    /// Writes the row back, fenced: only if nobody else saved it since it was read
+    /// (`turns` is the fence), so two instances can never both finish the same turn.
     async fn save_only(&self, mut row: SessionRow, out: TurnOutput) -> AppResult<TurnOutput> {
+        let fence = row.turns;
+        row.turns += 1;
         row.updated_at = now_ms();
         let db = self.services.db.clone();
-        db.run(move |c| {
-            diesel::update(dss::table.find(row.session_id.clone()))
+        let n = db
+            .run(move |c| {
+                diesel::update(
+                    dss::table
+                        .filter(dss::session_id.eq(row.session_id.clone()))
+                        .filter(dss::turns.eq(fence)),
+                )
                 .set(&row)
                 .execute(c)
                 .map_err(DbErr::from)
-        })
-        .await?;
+            })
+            .await?;
+        if n == 0 {
+            return Err(AppError::Conflict(
+                "this conversation was continued elsewhere meanwhile; send the message again".into(),
+            ));
+        }
         Ok(out)
     }
 
     /// Replays the conversation's script against its journal and saves where it stopped.
     async fn replay(&self, mut row: SessionRow) -> AppResult<TurnOutput> {
-        let versions: BTreeMap<String, String> = parse_str(&row.versions);
+        let pin: Pin = parse_req(&row.pinned)?;
+        let versions = pin.scripts;
         let pinned = Arc::new(Pinned {
             versions,
             db: self.services.db.clone(),
         });
         let info: SessionInfo = parse_req(&row.info)?;
-        let config = self
-            .package(info.bot_id)
-            .map(|p| Arc::new(p.config.clone()))
-            .unwrap_or_default();
+        let config: Arc<BTreeMap<String, String>> = Arc::new(pin.config);
         let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
-        let journal: Vec<Entry> = parse(&row.journal);
+        let journal: Vec<Entry> = parse_req(&row.journal)?;
         let pending_outbox: Vec<Outbound> = parse(&row.outbox);
         let inbox: VecDeque<String> = parse::<Vec<String>>(&row.inbox).into();
         let db = self.services.db.clone();
         let sid = row.session_id.clone();
+        let fence = row.turns;
         let checkpoint = Box::new(move |j: &[Entry], out: &[Outbound]| -> Result<(), String> {
             let mut conn = db.get().map_err(|e| e.to_string())?;
-            diesel::update(dss::table.find(&sid))
-                .set((
-                    dss::journal.eq(serde_json::to_string(j).expect("json")),
-                    dss::outbox.eq(serde_json::to_string(out).expect("json")),
-                ))
-                .execute(&mut *conn)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let n = diesel::update(
+                dss::table
+                    .filter(dss::session_id.eq(&sid))
+                    .filter(dss::turns.eq(fence)),
+            )
+            .set((
+                dss::journal.eq(serde_json::to_string(j).expect("json")),
+                dss::outbox.eq(serde_json::to_string(out).expect("json")),
+            ))
+            .execute(&mut *conn)
+            .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("the conversation was continued elsewhere meanwhile".into());
+            }
+            Ok(())
         });
         let script = row.script.clone();
         let ctx = RunCtx {
@@ -431,8 +486,10 @@ impl Dialogs {
             depth: 0,
             checkpoint: Some(checkpoint),
             clock: None,
+            out_bytes: 0,
+            journal_bytes: 0,
         };
-        let (outcome, ctx) = tokio::task::spawn_blocking(move || {
+        let (outcome, ctx) = runtime::on_script_thread(move || {
             let program = match pinned.program(&script) {
                 Ok(p) => p,
                 Err(e) => {
@@ -495,7 +552,6 @@ impl Dialogs {
         row.state = serde_json::to_string(&ctx.state).expect("json");
         row.inbox = serde_json::to_string(&ctx.inbox).expect("json");
         row.outbox = "[]".into();
-        row.turns += 1;
         self.save_only(
             row,
             TurnOutput {
@@ -524,8 +580,17 @@ impl Dialogs {
             .await?;
         let mut out = Vec::new();
         for (sid, info) in due {
-            let info: SessionInfo = parse_req(&info)?;
-            out.push((sid, self.turn(info, None).await?));
+            // One broken conversation must not hold up the others.
+            let r = match parse_req::<SessionInfo>(&info) {
+                Ok(info) => self.turn(info, None).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(o) => out.push((sid, o)),
+                Err(e) => {
+                    tracing::warn!(session = %sid, error = %e, "could not resume a waiting conversation")
+                }
+            }
         }
         Ok(out)
     }
@@ -640,8 +705,10 @@ impl Dialogs {
             depth: 0,
             checkpoint: None,
             clock: None,
+            out_bytes: 0,
+            journal_bytes: 0,
         };
-        let (outcome, ctx) = tokio::task::spawn_blocking(move || runtime::run(&program, vars, ctx))
+        let (outcome, ctx) = runtime::on_script_thread(move || runtime::run(&program, vars, ctx))
             .await
             .map_err(|e| AppError::Internal(anyhow::anyhow!("script run panicked: {e}")))?;
         let messages = ctx.out.into_iter().map(|o| o.content).collect();

@@ -85,18 +85,11 @@ impl Package {
         Ok(Package::from_sources(&name, sources, config))
     }
 
-    /// A script by path, case-insensitively, with or without `.bas`.
+    /// A script by path, case-insensitively, with or without `.bas`; else by file stem
+    /// when exactly one script has it (`order` finds `tools/order.bas`, as tools are named
+    /// by their stem).
     pub fn program(&self, file: &str) -> Option<&Arc<Program>> {
-        let want = file.trim_start_matches("./").to_lowercase();
-        let want = if want.ends_with(".bas") {
-            want
-        } else {
-            format!("{want}.bas")
-        };
-        self.programs
-            .iter()
-            .find(|(k, _)| k.to_lowercase() == want)
-            .map(|(_, p)| p)
+        resolve(self.programs.iter(), file).map(|(_, p)| p)
     }
 
     /// The tools the package declares, by name.
@@ -174,4 +167,27 @@ pub fn parse_config(text: &str) -> BTreeMap<String, String> {
         out.insert(k, v.trim().trim_matches('"').to_string());
     }
     out
+}
+
+/// Finds `file` among `(path, item)` pairs: by path (case-insensitive, `.bas` optional),
+/// else by a unique file stem.
+pub fn resolve<'a, T>(
+    items: impl Iterator<Item = (&'a String, T)> + Clone,
+    file: &str,
+) -> Option<(&'a String, T)> {
+    let want = file.trim_start_matches("./").to_lowercase();
+    let want = if want.ends_with(".bas") {
+        want
+    } else {
+        format!("{want}.bas")
+    };
+    if let Some(hit) = items.clone().find(|(k, _)| k.to_lowercase() == want) {
+        return Some(hit);
+    }
+    let stem = |k: &str| k.rsplit('/').next().unwrap_or(k).to_lowercase();
+    let mut by_stem = items.filter(|(k, _)| stem(k) == want);
+    match (by_stem.next(), by_stem.next()) {
+        (Some(hit), None) => Some(hit),
+        _ => None,
+    }
 }

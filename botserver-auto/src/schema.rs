@@ -7,7 +7,7 @@ diesel::table! {
         bot_id -> Text,
         user_id -> Text,
         script -> Text,
-        versions -> Text,
+        pinned -> Text,
         status -> Text,
         wake_at -> Nullable<BigInt>,
         hear -> Nullable<Text>,

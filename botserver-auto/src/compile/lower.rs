@@ -86,46 +86,59 @@ fn arg_count(call: &KeywordCall, got: usize, min: usize, max: usize) -> GenResul
 /// A filter argument: a string literal's `${}` parts stay values (bound, never spliced into
 /// the filter text); any other expression is filter text computed at run time.
 pub(super) fn filter(g: &mut Gen, e: &Expr) -> GenResult<String> {
-    if let ExprKind::Str(segs) = &e.kind {
-        let mut parts = Vec::new();
-        let mut expect_text = true;
-        for s in segs {
-            match s {
-                StrSeg::Text(t) => {
-                    if !expect_text {
-                        parts.push("()".to_string());
-                        // two texts in a row cannot happen; keep the shape regardless
-                    }
-                    parts.push(rhai_str(t));
-                    expect_text = false;
-                }
-                StrSeg::Expr(x) => {
-                    if expect_text {
-                        parts.push("\"\"".into());
-                    }
-                    parts.push(g.expr(x)?);
-                    expect_text = true;
-                }
-            }
-        }
-        if expect_text {
-            parts.push("\"\"".into());
-        }
-        if !segs.iter().any(|s| matches!(s, StrSeg::Expr(_))) {
-            let text: String = segs
-                .iter()
-                .map(|s| match s {
-                    StrSeg::Text(t) => t.as_str(),
-                    StrSeg::Expr(_) => "",
-                })
-                .collect();
-            if let Err(m) = crate::runtime::filters::check(&text) {
-                return fail(e.pos, format!("bad filter: {m}"));
-            }
-        }
-        return Ok(format!("[{}]", parts.join(", ")));
+    // The filter's text comes only from string literals; everything else (`${}` parts, and
+    // the operands of `&` / `+` joining the filter) is a value, bound, never filter syntax:
+    // `FIND "t", "cpf = " & cpf` cannot be turned into `cpf = x OR 1 = 1`.
+    enum Piece {
+        Text(String),
+        Value(String),
     }
-    Ok(format!("[__str({})]", g.expr(e)?))
+    fn collect(g: &mut Gen, e: &Expr, out: &mut Vec<Piece>) -> GenResult<()> {
+        match &e.kind {
+            ExprKind::Str(segs) => {
+                for s in segs {
+                    match s {
+                        StrSeg::Text(t) => out.push(Piece::Text(t.clone())),
+                        StrSeg::Expr(x) => out.push(Piece::Value(g.expr(x)?)),
+                    }
+                }
+            }
+            ExprKind::Binary(crate::ast::BinOp::Concat | crate::ast::BinOp::Add, a, b) => {
+                collect(g, a, out)?;
+                collect(g, b, out)?;
+            }
+            _ => out.push(Piece::Value(g.expr(e)?)),
+        }
+        Ok(())
+    }
+    let mut pieces = Vec::new();
+    collect(g, e, &mut pieces)?;
+    // A filter held whole in a variable (`FIND "t", f`) is filter text the script built.
+    if let [Piece::Value(v)] = pieces.as_slice()
+        && !matches!(e.kind, ExprKind::Str(_))
+    {
+        return Ok(format!("[__str({v})]"));
+    }
+    // Alternate text (even positions) and values (odd positions), starting and ending
+    // with text.
+    let mut parts: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut literal_only = true;
+    for p in pieces {
+        match p {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Value(v) => {
+                literal_only = false;
+                parts.push(rhai_str(&std::mem::take(&mut text)));
+                parts.push(v);
+            }
+        }
+    }
+    if literal_only && let Err(m) = crate::runtime::filters::check(&text) {
+        return fail(e.pos, format!("bad filter: {m}"));
+    }
+    parts.push(rhai_str(&text));
+    Ok(format!("[{}]", parts.join(", ")))
 }
 
 fn literal(e: &Expr) -> Option<String> {
@@ -395,7 +408,7 @@ pub(super) fn value(g: &mut Gen, call: &KeywordCall) -> GenResult<String> {
 }
 
 /// How many arguments the generic keywords take.
-fn arity(phrase: &str) -> (usize, usize) {
+pub(super) fn arity(phrase: &str) -> (usize, usize) {
     match phrase {
         "CLEAR SUGGESTIONS" | "CLEAR TOOLS" | "CLEAR HEADERS" | "KB STATISTICS" | "KB DOCUMENTS COUNT" => {
             (0, 0)

@@ -370,7 +370,7 @@ struct Gen {
 }
 
 /// The Rhai name of a BASIC variable (`v_` + the lowercased name, any character outside
-/// ASCII letters, digits and `_` written as `_xHEX_`), so every BASIC name is a valid Rhai
+/// ASCII letters, digits and `_` written as `_XHEX_`), so every BASIC name is a valid Rhai
 /// identifier that cannot clash with a Rhai word. Also the key of the variable in the
 /// script's variable map.
 pub fn var_key(name: &str) -> String {
@@ -384,7 +384,8 @@ fn mangle(prefix: &str, name: &str) -> String {
         if c.is_ascii_alphanumeric() || c == '_' {
             out.push(c);
         } else {
-            out.push_str(&format!("_x{:x}_", c as u32));
+            // Names are lowercased, so an uppercase escape can never clash with one.
+            out.push_str(&format!("_X{:X}_", c as u32));
         }
     }
     out
@@ -563,18 +564,22 @@ impl Gen {
                 let code = self.assign(target, v)?;
                 self.simple(line, code);
             }
+            // Branches are flat `if`s guarded by a "matched" flag rather than an `else if`
+            // chain, which Rhai nests one level per branch (a long chain would not compile).
             StmtKind::If { branches, otherwise } => {
-                for (i, (cond, body)) in branches.iter().enumerate() {
+                let m = self.fresh("m");
+                self.emit(line, format!("let {m} = false;"));
+                for (cond, body) in branches {
                     let c = self.expr(cond)?;
-                    let head = if i == 0 { "if" } else { "} else if" };
-                    self.emit(cond.pos.line, format!("{head} __truthy({c}) {{"));
+                    self.emit(cond.pos.line, format!("if !{m} && __truthy({c}) {{ {m} = true;"));
                     self.block(body)?;
+                    self.emit(line, "}");
                 }
                 if !otherwise.is_empty() {
-                    self.emit(line, "} else {");
+                    self.emit(line, format!("if !{m} {{"));
                     self.block(otherwise)?;
+                    self.emit(line, "}");
                 }
-                self.emit(line, "}");
             }
             StmtKind::Select {
                 subject,
@@ -582,27 +587,27 @@ impl Gen {
                 otherwise,
             } => {
                 let t = self.fresh("c");
+                let m = self.fresh("m");
                 let subj = self.expr(subject)?;
-                self.emit(line, format!("let {t} = {subj};"));
-                if cases.is_empty() {
-                    self.emit(line, "{");
-                } else {
-                    for (i, (values, body)) in cases.iter().enumerate() {
-                        let vals = values
-                            .iter()
-                            .map(|v| self.expr(v))
-                            .collect::<GenResult<Vec<_>>>()?;
-                        let head = if i == 0 { "if" } else { "} else if" };
-                        let l = values.first().map_or(line, |v| v.pos.line);
-                        self.emit(l, format!("{head} __case({t}, [{}]) {{", vals.join(", ")));
-                        self.block(body)?;
-                    }
-                    if !otherwise.is_empty() {
-                        self.emit(line, "} else {");
-                    }
+                self.emit(line, format!("let {t} = {subj}; let {m} = false;"));
+                for (values, body) in cases {
+                    let vals = values
+                        .iter()
+                        .map(|v| self.expr(v))
+                        .collect::<GenResult<Vec<_>>>()?;
+                    let l = values.first().map_or(line, |v| v.pos.line);
+                    self.emit(
+                        l,
+                        format!("if !{m} && __case({t}, [{}]) {{ {m} = true;", vals.join(", ")),
+                    );
+                    self.block(body)?;
+                    self.emit(line, "}");
                 }
-                self.block(otherwise)?;
-                self.emit(line, "}");
+                if !otherwise.is_empty() {
+                    self.emit(line, format!("if !{m} {{"));
+                    self.block(otherwise)?;
+                    self.emit(line, "}");
+                }
             }
             StmtKind::For {
                 var,
@@ -921,6 +926,20 @@ impl Gen {
             }
         }
         if let Some(code) = lower::function_keyword(name, &a) {
+            let (min, max) = match name {
+                "SUMMARIZE" | "SENTIMENT" => (1, 1),
+                "TRANSLATE" | "CLASSIFY" => (2, 2),
+                "FIND" => (1, 3),
+                "FILTER" => (2, 2),
+                "LLM" => (1, 2),
+                other => lower::arity(other),
+            };
+            if a.len() < min || a.len() > max {
+                return Err((
+                    pos,
+                    format!("{name} takes {min} to {max} argument(s), {} given", a.len()),
+                ));
+            }
             return Ok(code);
         }
         let Some((min, max)) = builtins::arity(name) else {

@@ -155,6 +155,7 @@ impl Filter {
             toks: tokens,
             pos: 0,
             end: units.len(),
+            depth: 0,
         };
         if p.toks.is_empty() {
             return Err(FilterError {
@@ -527,7 +528,12 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     end: usize,
+    /// Nesting of `NOT` and parentheses, capped so hostile input cannot exhaust the stack.
+    depth: u32,
 }
+
+/// How deep `NOT` and parentheses may nest.
+const MAX_FILTER_DEPTH: u32 = 64;
 
 fn is_kw(tok: &Tok, kw: &str) -> bool {
     matches!(tok, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
@@ -581,6 +587,20 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<FilterExpr, FilterError> {
+        self.depth += 1;
+        let r = if self.depth > MAX_FILTER_DEPTH {
+            Err(FilterError {
+                message: format!("the filter nests deeper than {MAX_FILTER_DEPTH} levels"),
+                offset: self.here(),
+            })
+        } else {
+            self.not_inner()
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn not_inner(&mut self) -> Result<FilterExpr, FilterError> {
         if self.eat_kw("not") {
             return Ok(FilterExpr::Not(Box::new(self.not()?)));
         }

@@ -103,6 +103,18 @@ fn err(m: impl Into<String>) -> Box<EvalAltResult> {
     runtime_error(m)
 }
 
+/// Refuses a text result longer than the bot allows, before building it.
+pub(crate) fn fits(bytes: usize) -> Result<(), Box<EvalAltResult>> {
+    let max = with_ctx(|c| c.limits.string_bytes).unwrap_or(super::Limits::default().string_bytes);
+    if bytes > max {
+        return Err(Box::new(EvalAltResult::ErrorDataTooLarge(
+            "a text".into(),
+            rhai::Position::NONE,
+        )));
+    }
+    Ok(())
+}
+
 fn lift(r: Result<Dynamic, String>) -> R {
     r.map_err(err)
 }
@@ -410,11 +422,16 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         "UCASE" | "UPPER" => Dynamic::from(s0().to_uppercase()),
         "LCASE" | "LOWER" => Dynamic::from(s0().to_lowercase()),
         "REPLACE" => {
-            let find = text_arg(a, 1);
+            let (s, find, with) = (s0(), text_arg(a, 1), text_arg(a, 2));
             if find.is_empty() {
-                Dynamic::from(s0())
+                Dynamic::from(s)
             } else {
-                Dynamic::from(s0().replace(&find, &text_arg(a, 2)))
+                let grows = with.len().saturating_sub(find.len());
+                fits(
+                    s.len()
+                        .saturating_add(s.matches(&find).count().saturating_mul(grows)),
+                )?;
+                Dynamic::from(s.replace(&find, &with))
             }
         }
         "SPLIT" => {
@@ -431,7 +448,15 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
         }
         "JOIN" => {
             let sep = if a.len() > 1 { text_arg(a, 1) } else { ", ".into() };
-            Dynamic::from(items(&a[0]).iter().map(v::text).collect::<Vec<_>>().join(&sep))
+            let parts: Vec<String> = items(&a[0]).iter().map(v::text).collect();
+            fits(
+                parts
+                    .iter()
+                    .map(String::len)
+                    .sum::<usize>()
+                    .saturating_add(sep.len().saturating_mul(parts.len())),
+            )?;
+            Dynamic::from(parts.join(&sep))
         }
         "INSTR" => {
             // INSTR(text, find) or INSTR(start, text, find); 1-based, 0 when absent.
@@ -510,8 +535,8 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
                     "RANDOM({lo}, {hi}): the second number must not be smaller"
                 )));
             }
-            let span = (hi - lo + 1) as f64;
-            Dynamic::from_int(lo + (random_unit()? * span).floor() as INT)
+            let span = (hi as i128 - lo as i128 + 1) as f64;
+            Dynamic::from_int((lo as i128 + (random_unit()? * span).floor() as i128).min(hi as i128) as INT)
         }
         "SUM" => float(numbers(a).iter().sum()),
         "AVG" => {
@@ -603,12 +628,10 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
             Dynamic::from_array(arr)
         }
         "UNIQUE" => {
+            let mut seen = std::collections::HashSet::new();
             let mut out: Array = Vec::new();
             for x in items(&a[0]) {
-                if !out
-                    .iter()
-                    .any(|y| v::equals(y, &x) && v::type_name(y) == v::type_name(&x))
-                {
+                if seen.insert((v::type_name(&x), v::to_json(&x).to_string())) {
                     out.push(x);
                 }
             }
@@ -680,7 +703,10 @@ pub fn call(name: &str, a: &[Dynamic]) -> R {
 fn date_add(d: NaiveDateTime, n: i64, unit: &str) -> Result<NaiveDateTime, Box<EvalAltResult>> {
     let unit = unit.to_lowercase();
     let months = |m: i64| {
-        let total = d.year() as i64 * 12 + d.month0() as i64 + m;
+        let total = (d.year() as i64 * 12 + d.month0() as i64).checked_add(m)?;
+        if !(0..=12 * 9999).contains(&total) {
+            return None;
+        }
         let (y, mo) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u32 + 1);
         let last = (28..=31)
             .rev()
@@ -689,13 +715,13 @@ fn date_add(d: NaiveDateTime, n: i64, unit: &str) -> Result<NaiveDateTime, Box<E
         chrono::NaiveDate::from_ymd_opt(y, mo, d.day().min(last)).map(|x| x.and_time(d.time()))
     };
     let r = match unit.trim_end_matches('s') {
-        "second" => d.checked_add_signed(Duration::seconds(n)),
-        "minute" => d.checked_add_signed(Duration::minutes(n)),
-        "hour" => d.checked_add_signed(Duration::hours(n)),
-        "day" => d.checked_add_signed(Duration::days(n)),
-        "week" => d.checked_add_signed(Duration::weeks(n)),
+        "second" => Duration::try_seconds(n).and_then(|x| d.checked_add_signed(x)),
+        "minute" => Duration::try_minutes(n).and_then(|x| d.checked_add_signed(x)),
+        "hour" => Duration::try_hours(n).and_then(|x| d.checked_add_signed(x)),
+        "day" => Duration::try_days(n).and_then(|x| d.checked_add_signed(x)),
+        "week" => Duration::try_weeks(n).and_then(|x| d.checked_add_signed(x)),
         "month" => months(n),
-        "year" => months(n * 12),
+        "year" => n.checked_mul(12).and_then(months),
         other => {
             return Err(err(format!(
                 "DATEADD: unknown unit {other:?} (day, month, year, hour…)"

@@ -75,7 +75,15 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             return Ok(v::from_json(&r));
         }
         "JOIN" => {
-            let r = rows::join(&json_rows(&arg(0)), &json_rows(&arg(1)), &v::text(&arg(2)));
+            let (a, b) = (json_rows(&arg(0)), json_rows(&arg(1)));
+            if a.len().saturating_mul(b.len()) > 10_000_000 {
+                return Err(err(format!(
+                    "JOIN of {} by {} rows is too large",
+                    a.len(),
+                    b.len()
+                )));
+            }
+            let r = rows::join(&a, &b, &v::text(&arg(2)));
             return Ok(v::from_json(&Json::Array(r)));
         }
         "GROUP BY" => {

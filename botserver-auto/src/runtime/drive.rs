@@ -36,7 +36,8 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         name,
         "WRITE" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD"
     );
-    let args: Vec<String> = (0..a.len()).map(t).collect();
+    // At least two, so a missing argument reads as empty (and fails as a bad path).
+    let args: Vec<String> = (0..a.len().max(2)).map(t).collect();
     let data = a.get(1).map(|d| match d.read_lock::<rhai::ImmutableString>() {
         Some(s) => Bytes::from(s.to_string()),
         None => Bytes::from(v::to_json(d).to_string()),

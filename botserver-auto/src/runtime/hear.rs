@@ -22,6 +22,9 @@ pub struct HearSpec {
     /// Invalid answers so far.
     #[serde(default)]
     pub tries: u32,
+    /// The journal's length when the HEAR waited: an answer belongs there.
+    #[serde(default)]
+    pub at: usize,
 }
 
 /// Validates and converts an answer; the error is the message that asks again.
@@ -161,6 +164,7 @@ mod tests {
             options: vec![],
             default: Json::Null,
             tries: 0,
+            at: 0,
         }
     }
 

@@ -67,6 +67,19 @@ fn err(m: impl Into<String>) -> Box<EvalAltResult> {
     runtime_error(m)
 }
 
+/// PRINT lines kept per turn, and characters per line.
+const MAX_LOG_LINES: usize = 200;
+const MAX_LOG_LINE: usize = 2000;
+/// Suggestions, contexts, session values, tools, headers… a session may hold of each.
+const MAX_SESSION_ITEMS: usize = 200;
+
+fn room(len: usize, what: &str) -> Result<(), Box<EvalAltResult>> {
+    if len >= MAX_SESSION_ITEMS {
+        return Err(err(format!("a session holds at most {MAX_SESSION_ITEMS} {what}")));
+    }
+    Ok(())
+}
+
 fn arg(a: &Array, i: usize) -> Dynamic {
     a.get(i).cloned().unwrap_or(Dynamic::UNIT)
 }
@@ -125,8 +138,8 @@ fn keyword(name: &str, a: Array) -> R {
         "HEAR" => hear(&a),
         "PRINT" => {
             with_ctx(|ctx| {
-                if !ctx.replaying() {
-                    ctx.log.push(text(&a, 0));
+                if !ctx.replaying() && ctx.log.len() < MAX_LOG_LINES {
+                    ctx.log.push(text(&a, 0).chars().take(MAX_LOG_LINE).collect());
                 }
             })?;
             Ok(Dynamic::UNIT)
@@ -134,33 +147,47 @@ fn keyword(name: &str, a: Array) -> R {
         "WAIT" => wait(&a),
         "ADD SUGGESTION" => with_ctx(|ctx| {
             let (kind, key, label) = (text(&a, 0), text(&a, 1), text(&a, 2));
+            ctx.spend(key.len() + label.len())?;
             ctx.state
                 .suggestions
                 .retain(|s| s.context.as_deref() != Some(key.as_str()));
+            room(ctx.state.suggestions.len(), "suggestions")?;
             ctx.state.suggestions.push(botlib::protocol::Suggestion {
                 text: label,
                 context: Some(key),
                 action: Some(kind),
             });
-            Dynamic::UNIT
-        }),
+            Ok(Dynamic::UNIT)
+        })?,
         "CLEAR SUGGESTIONS" => with_ctx(|ctx| {
             ctx.state.suggestions.clear();
             Dynamic::UNIT
         }),
         "SET CONTEXT" => with_ctx(|ctx| {
-            ctx.state.contexts.insert(text(&a, 0), text(&a, 1));
-            Dynamic::UNIT
-        }),
+            let (k, t) = (text(&a, 0), text(&a, 1));
+            ctx.spend(k.len() + t.len())?;
+            if !ctx.state.contexts.contains_key(&k) {
+                room(ctx.state.contexts.len(), "contexts")?;
+            }
+            ctx.state.contexts.insert(k, t);
+            Ok(Dynamic::UNIT)
+        })?,
         "BEGIN SYSTEM PROMPT" => with_ctx(|ctx| {
-            ctx.state.system_prompt = Some(text(&a, 0));
-            Dynamic::UNIT
-        }),
+            let t = text(&a, 0);
+            ctx.spend(t.len())?;
+            ctx.state.system_prompt = Some(t);
+            Ok(Dynamic::UNIT)
+        })?,
         "GET SESSION" => session_get(&text(&a, 0)),
         "SET SESSION" => with_ctx(|ctx| {
-            ctx.state.values.insert(text(&a, 0), v::to_json(&arg(&a, 1)));
-            Dynamic::UNIT
-        }),
+            let (k, val) = (text(&a, 0), v::to_json(&arg(&a, 1)));
+            ctx.spend(k.len() + super::json_size(&val))?;
+            if !ctx.state.values.contains_key(&k) {
+                room(ctx.state.values.len(), "session values")?;
+            }
+            ctx.state.values.insert(k, val);
+            Ok(Dynamic::UNIT)
+        })?,
         "ADD TOOL" | "USE TOOL" => {
             let tool = text(&a, 0).to_lowercase();
             let tool = tool.strip_suffix(".bas").unwrap_or(&tool).to_string();
@@ -172,6 +199,7 @@ fn keyword(name: &str, a: Array) -> R {
                     )));
                 }
                 if !ctx.state.tools.contains(&tool) {
+                    room(ctx.state.tools.len(), "tools")?;
                     ctx.state.tools.push(tool);
                 }
                 Ok(Dynamic::UNIT)
@@ -188,10 +216,11 @@ fn keyword(name: &str, a: Array) -> R {
         "USE KB" => with_ctx(|ctx| {
             let kb = text(&a, 0);
             if !ctx.state.kbs.contains(&kb) {
+                room(ctx.state.kbs.len(), "knowledge bases")?;
                 ctx.state.kbs.push(kb);
             }
-            Dynamic::UNIT
-        }),
+            Ok(Dynamic::UNIT)
+        })?,
         "CLEAR KB" => with_ctx(|ctx| {
             let kb = text(&a, 0);
             if kb.is_empty() {
@@ -202,9 +231,11 @@ fn keyword(name: &str, a: Array) -> R {
             Dynamic::UNIT
         }),
         "ADD BOT" => with_ctx(|ctx| {
+            room(ctx.state.bots.len(), "bots")?;
+            ctx.spend(text(&a, 0).len() + text(&a, 1).len())?;
             ctx.state.bots.push((text(&a, 0), text(&a, 1)));
-            Dynamic::UNIT
-        }),
+            Ok(Dynamic::UNIT)
+        })?,
         "TRANSFER TO HUMAN" => {
             let reason = text(&a, 0);
             with_ctx(|ctx| ctx.state.transfer = Some(reason.clone()))?;
@@ -212,10 +243,12 @@ fn keyword(name: &str, a: Array) -> R {
         }
         "SET HEADER" => with_ctx(|ctx| {
             let k = text(&a, 0);
+            ctx.spend(k.len() + text(&a, 1).len())?;
             ctx.state.headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+            room(ctx.state.headers.len(), "headers")?;
             ctx.state.headers.push((k, text(&a, 1)));
-            Dynamic::UNIT
-        }),
+            Ok(Dynamic::UNIT)
+        })?,
         "CLEAR HEADERS" => with_ctx(|ctx| {
             ctx.state.headers.clear();
             Dynamic::UNIT
@@ -299,7 +332,7 @@ fn keyword(name: &str, a: Array) -> R {
         }
         "CALL" => call_script(&text(&a, 0), super::builtins::items(&arg(&a, 1))),
         "MAP" => Ok(map_rows(&arg(&a, 0), &text(&a, 1))),
-        "FILL" => Ok(fill(&arg(&a, 0), &text(&a, 1))),
+        "FILL" => fill(&arg(&a, 0), &text(&a, 1)),
         "PIVOT" => Ok(pivot(&arg(&a, 0), &text(&a, 1), &text(&a, 2))),
         "READ" | "WRITE" | "LIST" | "COPY" | "MOVE" | "DELETE FILE" | "UPLOAD" | "DOWNLOAD" | "SEND FILE" => {
             super::drive::call(name, &a)
@@ -349,6 +382,9 @@ fn is_url(s: &str) -> bool {
 
 fn talk(content: String) -> R {
     with_ctx(|ctx| {
+        if !ctx.replaying() {
+            ctx.spend(content.len() + 64 * ctx.state.suggestions.len())?;
+        }
         ctx.effect("TALK", |ctx| {
             ctx.out.push(Outbound {
                 content,
@@ -366,6 +402,7 @@ fn hear(a: &Array) -> R {
         options: super::builtins::items(&arg(a, 1)).iter().map(v::text).collect(),
         default: v::to_json(&arg(a, 3)),
         tries: 0,
+        at: 0,
     };
     let prompt = arg(a, 2);
     with_ctx(|ctx| {
@@ -375,10 +412,10 @@ fn hear(a: &Array) -> R {
                 .map(|j| v::from_json(&j));
         }
         // A message that arrived while the script was busy answers this HEAR.
-        if let Some(msg) = ctx.inbox.front().cloned()
+        // (one that does not fit is dropped, and the HEAR asks as usual).
+        if let Some(msg) = ctx.inbox.pop_front()
             && let Ok(value) = super::hear::accept(&spec, &msg)
         {
-            ctx.inbox.pop_front();
             return ctx.effect("HEAR", |_| Ok(value)).map(|j| v::from_json(&j));
         }
         let buttons: Vec<botlib::protocol::Suggestion> = spec
@@ -406,6 +443,10 @@ fn hear(a: &Array) -> R {
                 }),
             }
         }
+        let spec = HearSpec {
+            at: ctx.journal.len(),
+            ..spec
+        };
         ctx.suspend = Some(Suspend::Hear { spec });
         Err(suspend())
     })?
@@ -596,11 +637,12 @@ fn call_script(file: &str, args: Array) -> R {
         format!("{file}.bas")
     };
     let (program, limits) = with_ctx(|ctx| {
-        ctx.depth += 1;
-        if ctx.depth > 16 {
+        if ctx.depth >= 16 {
             return Err(err("CALL nests deeper than 16 scripts"));
         }
-        Ok((ctx.scripts.program(&file).map_err(err)?, ctx.limits))
+        let p = ctx.scripts.program(&file).map_err(err)?;
+        ctx.depth += 1;
+        Ok((p, ctx.limits))
     })??;
     let mut vars = with_ctx(|ctx| super::config_vars(&ctx.config))?;
     match &program.compiled.tool {
@@ -651,8 +693,10 @@ fn map_rows(rows: &Dynamic, spec: &str) -> Dynamic {
 }
 
 /// `FILL rows, "Dear {{name}}"`: one text per row.
-fn fill(rows: &Dynamic, template: &str) -> Dynamic {
-    let out: Array = super::builtins::items(rows)
+fn fill(rows: &Dynamic, template: &str) -> R {
+    let rows = super::builtins::items(rows);
+    super::builtins::fits(rows.len().saturating_mul(template.len()))?;
+    let out: Array = rows
         .iter()
         .map(|row| {
             let mut t = template.to_string();
@@ -664,7 +708,7 @@ fn fill(rows: &Dynamic, template: &str) -> Dynamic {
             Dynamic::from(t)
         })
         .collect();
-    Dynamic::from_array(out)
+    Ok(Dynamic::from_array(out))
 }
 
 /// `PIVOT rows, "rowcol", "valcol"`: the sum of `valcol` for each value of `rowcol`.

@@ -57,7 +57,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     &scope,
                     &key,
                     &text,
-                    expires_in.map(|d| now + d),
+                    expires_in.map(|d| now.saturating_add(d)),
                     now,
                 )
                 .map_err(|e| e.to_string())?;

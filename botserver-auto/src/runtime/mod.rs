@@ -59,15 +59,31 @@ impl Default for Limits {
             operations: 5_000_000,
             wall_ms: 10_000,
             call_depth: 48,
-            string_bytes: 1 << 20,
-            array_len: 100_000,
-            map_len: 10_000,
+            // Rhai counts these over a whole nested value (a FIND result is one array of
+            // maps): room for a full FIND (10,000 rows) and a full HTTP answer (5 MiB).
+            string_bytes: 8 << 20,
+            array_len: 200_000,
+            map_len: 500_000,
             http_calls: 20,
             http_bytes: 10 << 20,
             journal_entries: 20_000,
         }
     }
 }
+
+/// The most a bot's config.csv may raise each limit to: beyond these one script could
+/// hurt the server (native stack, memory, the turn lock).
+const MAXIMA: [(&str, u64); 9] = [
+    ("operations", 200_000_000),
+    ("wall-ms", 60_000),
+    ("call-depth", 64),
+    ("string-bytes", 32 << 20),
+    ("array-len", 1_000_000),
+    ("map-len", 1_000_000),
+    ("http-calls", 200),
+    ("http-bytes", 64 << 20),
+    ("journal-entries", 100_000),
+];
 
 impl Limits {
     /// Reads `limit-operations`, `limit-wall-ms`, `limit-call-depth`, `limit-string-bytes`,
@@ -83,6 +99,16 @@ impl Limits {
                 .trim()
                 .parse()
                 .map_err(|_| format!("config.csv: {key} must be a whole number, got {value:?}"))?;
+            let max = MAXIMA
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, m)| *m)
+                .ok_or_else(|| format!("config.csv: unknown limit {key}"))?;
+            if n == 0 || n > max {
+                return Err(format!(
+                    "config.csv: {key} must be 1 to {max} on this server, got {n}"
+                ));
+            }
             match name {
                 "operations" => l.operations = n,
                 "wall-ms" => l.wall_ms = n,
@@ -92,8 +118,7 @@ impl Limits {
                 "map-len" => l.map_len = n as usize,
                 "http-calls" => l.http_calls = n as u32,
                 "http-bytes" => l.http_bytes = n as usize,
-                "journal-entries" => l.journal_entries = n as usize,
-                _ => return Err(format!("config.csv: unknown limit {key}")),
+                _ => l.journal_entries = n as usize,
             }
         }
         Ok(l)
@@ -159,11 +184,28 @@ pub fn compile_uncached(file: &str, src: &str) -> Result<Program, CompileError> 
     let compiled = crate::compile::compile(file, src)?;
     let ast = engine(&Limits::default())
         .compile(&compiled.source)
-        .map_err(|e| CompileError {
-            file: file.to_string(),
-            line: 0,
-            col: 0,
-            message: format!("internal compiler error: {e}"),
+        .map_err(|e| {
+            // Generated code that Rhai refuses is a limit of Rhai's parser (nesting too
+            // deep), reported at the BASIC line it came from.
+            let line = e
+                .position()
+                .line()
+                .and_then(|l| compiled.lines.get(l.saturating_sub(1)))
+                .copied();
+            match line {
+                Some(line) if line > 0 => CompileError {
+                    file: file.to_string(),
+                    line,
+                    col: 1,
+                    message: format!("this line is too complex to compile ({})", e.err_type()),
+                },
+                _ => CompileError {
+                    file: file.to_string(),
+                    line: 0,
+                    col: 0,
+                    message: format!("internal compiler error: {e}"),
+                },
+            }
         })?;
     Ok(Program { compiled, hash, ast })
 }
@@ -345,6 +387,10 @@ pub struct RunCtx {
     pub checkpoint: Option<Checkpoint>,
     /// Now, for tests (Unix ms); `None` uses the clock.
     pub clock: Option<i64>,
+    /// Bytes of messages and session values produced by this turn.
+    pub out_bytes: usize,
+    /// Approximate bytes of the journal.
+    pub journal_bytes: usize,
 }
 
 /// Makes the journal (and the messages not yet delivered) durable.
@@ -360,6 +406,28 @@ pub(crate) fn with_ctx<T>(f: impl FnOnce(&mut RunCtx) -> T) -> Result<T, Box<Eva
         Some(ctx) => Ok(f(ctx)),
         None => Err(runtime_error("no script is running")),
     })
+}
+
+/// The most a conversation's journal may hold, in bytes of JSON.
+pub const MAX_JOURNAL_BYTES: usize = 16 << 20;
+
+/// The size of a JSON value as stored (approximate for numbers).
+pub fn json_size(v: &Json) -> usize {
+    match v {
+        Json::Null | Json::Bool(_) => 5,
+        Json::Number(_) => 12,
+        Json::String(s) => s.len() + 2,
+        Json::Array(a) => 2 + a.iter().map(|x| json_size(x) + 1).sum::<usize>(),
+        Json::Object(m) => 2 + m.iter().map(|(k, x)| k.len() + 4 + json_size(x)).sum::<usize>(),
+    }
+}
+
+/// A script error no `ON ERROR` can trap.
+pub(crate) fn stop(msg: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(
+        Dynamic::from(format!("stop:{}", msg.into())),
+        Position::NONE,
+    ))
 }
 
 /// A catchable script error.
@@ -379,8 +447,9 @@ impl RunCtx {
     ) -> Result<Json, Box<EvalAltResult>> {
         if let Some(entry) = self.journal.get(self.cursor) {
             if entry.k != kind {
-                return Err(runtime_error(format!(
-                    "this conversation cannot continue: the script changed under it (expected {}, found {kind})",
+                // Not catchable: ON ERROR must never paper over a replay gone astray.
+                return Err(stop(format!(
+                    "this conversation cannot continue: the replay met {kind} where its journal has {}",
                     entry.k
                 )));
             }
@@ -390,9 +459,16 @@ impl RunCtx {
                 None => Ok(entry.v.clone()),
             };
         }
-        if self.journal.len() >= self.limits.journal_entries {
+        if self.journal.len() >= self.limits.journal_entries || self.journal_bytes > MAX_JOURNAL_BYTES {
             return Err(Box::new(EvalAltResult::ErrorTerminated(
                 Dynamic::from("journal"),
+                Position::NONE,
+            )));
+        }
+        // Native calls do not count operations: check the time before each live one.
+        if self.started.elapsed() > Duration::from_millis(self.limits.wall_ms) {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from("wall-clock"),
                 Position::NONE,
             )));
         }
@@ -409,6 +485,7 @@ impl RunCtx {
                 e: Some(e.clone()),
             },
         };
+        self.journal_bytes += kind.len() + entry.e.as_ref().map_or(0, String::len) + json_size(&entry.v);
         self.journal.push(entry);
         self.cursor = self.journal.len();
         r.map_err(runtime_error)
@@ -419,10 +496,24 @@ impl RunCtx {
         self.cursor < self.journal.len()
     }
 
-    /// Makes the journal durable after a side effect the world saw.
+    /// Makes the journal durable after a side effect the world saw. A failure stops the
+    /// script (not catchable: the effect happened, its record did not).
     pub fn checkpoint(&mut self) -> Result<(), Box<EvalAltResult>> {
         if let Some(cp) = self.checkpoint.as_mut() {
-            cp(&self.journal, &self.out).map_err(runtime_error)?;
+            cp(&self.journal, &self.out).map_err(|e| stop(format!("could not record a side effect: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Counts bytes of messages and session values a turn produces; past the bot's string
+    /// limit the script stops (a loop of TALKs cannot fill the server's memory).
+    pub fn spend(&mut self, bytes: usize) -> Result<(), Box<EvalAltResult>> {
+        self.out_bytes += bytes;
+        if self.out_bytes > self.limits.string_bytes {
+            return Err(Box::new(EvalAltResult::ErrorDataTooLarge(
+                "what this turn says and stores".into(),
+                Position::NONE,
+            )));
         }
         Ok(())
     }
@@ -432,6 +523,31 @@ impl RunCtx {
         self.clock
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
     }
+}
+
+/// Stack of a script thread: Rhai walks nested values recursively (size checks, drops),
+/// and a script may nest arrays as deep as its array limit. Only touched pages are used.
+const SCRIPT_STACK_BYTES: usize = 512 << 20;
+/// Scripts running at once in this process (each on its own thread).
+const MAX_SCRIPT_THREADS: usize = 64;
+
+/// Runs `f` (a script run) on a thread of its own with a large stack, at most
+/// [`MAX_SCRIPT_THREADS`] at once; the async caller waits without blocking its worker.
+pub async fn on_script_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(MAX_SCRIPT_THREADS));
+    let _permit = slots.acquire().await.map_err(|e| e.to_string())?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bas-script".into())
+        .stack_size(SCRIPT_STACK_BYTES)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start a script thread: {e}"))?;
+    rx.await.map_err(|_| "the script thread died".to_string())
 }
 
 /// How a run ended.
@@ -466,8 +582,14 @@ impl std::fmt::Display for ScriptError {
 
 /// Runs `program` from its first line with `vars` bound, inside `ctx`; returns the
 /// outcome and the context back.
-pub fn run(program: &Program, vars: rhai::Map, ctx: RunCtx) -> (Outcome, RunCtx) {
+pub fn run(program: &Program, vars: rhai::Map, mut ctx: RunCtx) -> (Outcome, RunCtx) {
     let limits = ctx.limits;
+    ctx.started = Instant::now();
+    ctx.journal_bytes = ctx
+        .journal
+        .iter()
+        .map(|e| e.k.len() + e.e.as_ref().map_or(0, String::len) + json_size(&e.v))
+        .sum();
     CTX.with(|c| *c.borrow_mut() = Some(ctx));
     let outcome = run_nested(program, vars, &limits);
     let ctx = CTX.with(|c| c.borrow_mut().take()).expect("run context");
@@ -540,7 +662,9 @@ fn locate(program: &Program, e: &EvalAltResult, limits: &Limits) -> ScriptError 
         EvalAltResult::ErrorDataTooLarge(what, _) => (format!("{what} is larger than this bot allows"), true),
         EvalAltResult::ErrorTerminated(tag, _) => {
             let t = values::text(tag);
-            if t == "journal" {
+            if let Some(m) = t.strip_prefix("stop:") {
+                (m.to_string(), false)
+            } else if t == "journal" {
                 (
                     format!(
                         "the conversation is longer than {} recorded steps; it has to start over",

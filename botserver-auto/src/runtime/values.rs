@@ -255,7 +255,13 @@ pub fn div(a: &Dynamic, b: &Dynamic) -> Result<Dynamic, String> {
     if number(b).is_some_and(|n| n.f() == 0.0) {
         return Err("division by zero".into());
     }
-    arith(a, b, "/", |x, y| (x % y == 0).then(|| x / y), |x, y| x / y)
+    arith(
+        a,
+        b,
+        "/",
+        |x, y| (x.checked_rem(y) == Some(0)).then(|| x.checked_div(y)).flatten(),
+        |x, y| x / y,
+    )
 }
 
 /// `MOD`
@@ -352,8 +358,16 @@ pub fn to_journal(v: &Dynamic) -> Json {
     to_json_with(v, true)
 }
 
+/// How deep values nest when they leave the script (JSON, the journal); deeper parts are
+/// cut to null (JSON readers refuse deeper documents anyway).
+const MAX_JSON_DEPTH: usize = 100;
+
 fn to_json_with(v: &Dynamic, tag: bool) -> Json {
-    if v.is_unit() {
+    to_json_at(v, tag, 0)
+}
+
+fn to_json_at(v: &Dynamic, tag: bool, depth: usize) -> Json {
+    if v.is_unit() || depth > MAX_JSON_DEPTH {
         return Json::Null;
     }
     if let Ok(b) = v.as_bool() {
@@ -376,12 +390,12 @@ fn to_json_with(v: &Dynamic, tag: bool) -> Json {
         };
     }
     if let Some(a) = v.read_lock::<Array>() {
-        return Json::Array(a.iter().map(|x| to_json_with(x, tag)).collect());
+        return Json::Array(a.iter().map(|x| to_json_at(x, tag, depth + 1)).collect());
     }
     if let Some(m) = v.read_lock::<Map>() {
         return Json::Object(
             m.iter()
-                .map(|(k, x)| (k.to_string(), to_json_with(x, tag)))
+                .map(|(k, x)| (k.to_string(), to_json_at(x, tag, depth + 1)))
                 .collect(),
         );
     }

@@ -513,8 +513,9 @@ async fn form_bot_traps_the_error_after_three_invalid_answers() {
     let ask = "Please answer with a whole number (for example 42).";
     assert_eq!(bot.say("r", "a").await, [ask]);
     assert_eq!(bot.say("r", "b").await, [ask]);
+    assert_eq!(bot.say("r", "c").await, [ask], "re-asked three times");
     assert_eq!(
-        bot.say("r", "c").await,
+        bot.say("r", "d").await,
         ["Giving up: no valid answer after 3 tries", "Quantity 1"]
     );
     assert_eq!(bot.result("r").await, ("done".to_string(), Some(json!(1))));

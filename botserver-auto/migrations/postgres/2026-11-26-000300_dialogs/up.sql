@@ -4,7 +4,7 @@ CREATE TABLE dialog_sessions (
     bot_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     script TEXT NOT NULL,
-    versions TEXT NOT NULL,
+    pinned TEXT NOT NULL,
     status TEXT NOT NULL,
     wake_at BIGINT,
     hear TEXT,
