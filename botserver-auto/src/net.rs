@@ -253,6 +253,8 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xfe00) == 0xfc00
         || (s[..6] == [0; 6] && forbidden_v4(embedded(s[6], s[7])))
         || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] && forbidden_v4(embedded(s[6], s[7])))
+        // NAT64 local-use prefix (RFC 8215): translated by a local gateway.
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 0x0001)
         || (s[0] == 0x2002 && forbidden_v4(embedded(s[1], s[2])))
 }
 
