@@ -87,6 +87,9 @@ pub struct Compiled {
     pub tables: Vec<TableBlock>,
 }
 
+/// Longest IF/SELECT chain emitted as `else if`s.
+const FLAT_CHAIN: usize = 32;
+
 /// Variables every script has: `err`/`error_message` (set by ON ERROR RESUME NEXT).
 const IMPLICIT_GLOBALS: [&str; 2] = ["err", "error_message"];
 
@@ -564,8 +567,47 @@ impl Gen {
                 let code = self.assign(target, v)?;
                 self.simple(line, code);
             }
-            // Branches are flat `if`s guarded by a "matched" flag rather than an `else if`
-            // chain, which Rhai nests one level per branch (a long chain would not compile).
+            // Short chains are plain `else if`s; long ones (below) become flat `if`s guarded
+            // by a "matched" flag, since Rhai nests one level per `else if` and caps nesting.
+            StmtKind::If { branches, otherwise } if branches.len() <= FLAT_CHAIN => {
+                for (i, (cond, body)) in branches.iter().enumerate() {
+                    let c = self.expr(cond)?;
+                    let head = if i == 0 { "if" } else { "} else if" };
+                    self.emit(cond.pos.line, format!("{head} __truthy({c}) {{"));
+                    self.block(body)?;
+                }
+                if !otherwise.is_empty() {
+                    self.emit(line, "} else {");
+                    self.block(otherwise)?;
+                }
+                self.emit(line, "}");
+            }
+            StmtKind::Select {
+                subject,
+                cases,
+                otherwise,
+            } if cases.len() <= FLAT_CHAIN => {
+                let t = self.fresh("c");
+                let subj = self.expr(subject)?;
+                self.emit(line, format!("let {t} = {subj};"));
+                for (i, (values, body)) in cases.iter().enumerate() {
+                    let vals = values
+                        .iter()
+                        .map(|v| self.expr(v))
+                        .collect::<GenResult<Vec<_>>>()?;
+                    let head = if i == 0 { "if" } else { "} else if" };
+                    let l = values.first().map_or(line, |v| v.pos.line);
+                    self.emit(l, format!("{head} __case({t}, [{}]) {{", vals.join(", ")));
+                    self.block(body)?;
+                }
+                if cases.is_empty() {
+                    self.emit(line, "{");
+                } else if !otherwise.is_empty() {
+                    self.emit(line, "} else {");
+                }
+                self.block(otherwise)?;
+                self.emit(line, "}");
+            }
             StmtKind::If { branches, otherwise } => {
                 let m = self.fresh("m");
                 self.emit(line, format!("let {m} = false;"));

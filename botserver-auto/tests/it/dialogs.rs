@@ -401,3 +401,17 @@ async fn a_conversation_belongs_to_its_user_and_bot() {
     assert!(bot.start("shared-id").await.is_empty());
     assert_eq!(bot.say("shared-id", "mine").await, ["got mine"]);
 }
+
+#[test]
+fn long_if_and_select_chains_compile() {
+    let mut src = String::from("x = 250\nSELECT CASE x\n");
+    for i in 0..300 {
+        src.push_str(&format!("  CASE {i}\n    y = {i}\n"));
+    }
+    src.push_str("END SELECT\nIF x = 0 THEN\n  y = 0\n");
+    for i in 1..300 {
+        src.push_str(&format!("ELSEIF x = {i} THEN\n  y = {i}\n"));
+    }
+    src.push_str("END IF\n");
+    botserver_auto::runtime::compile_uncached("long.bas", &src).unwrap();
+}
