@@ -155,6 +155,11 @@ impl Dialogs {
         Ok(bot)
     }
 
+    /// Removes a bot (its conversations stay in the database).
+    pub fn uninstall(&self, bot: BotId) -> bool {
+        self.bots.write().expect("bots").remove(&bot).is_some()
+    }
+
     /// The current package of a bot.
     pub fn package(&self, bot: BotId) -> Option<Arc<Package>> {
         self.bots.read().expect("bots").get(&bot).cloned()

@@ -5,7 +5,7 @@
 //! `docs/`), the compiler (`compile`), the sandboxed runtime and every keyword's handler
 //! (`runtime`), durable dialogs (`dialog`: the journal-replay engine behind botstate's
 //! `DialogEngine`), scripts as tools (`tools`), the bot's tables (`data`), guarded
-//! outbound HTTP (`net`), packages (`package`), `botserver bot check|run` (`cli`) and the
+//! outbound HTTP (`net`), packages and the bots folder watcher (`package`, `watch`), `botserver bot check|run` (`cli`) and the
 //! `/api/bots…` routes (`api`). It reaches other domains only through botstate's traits
 //! and never lets a script touch the server's files, environment or another bot's data.
 
@@ -25,6 +25,7 @@ pub mod runtime;
 mod schema;
 pub mod statements;
 pub mod tools;
+pub mod watch;
 
 /// This crate's tables: durable conversations, script versions, bot memory and the bot
 /// tables' catalog.
@@ -50,37 +51,22 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
         let services = runtime::Services::new(state)?;
         let dialogs = std::sync::Arc::new(dialog::Dialogs::new(std::sync::Arc::new(services)));
         let dir = state.config.bots_dir();
-        let loaded = load_bots(&dialogs, &dir).await?;
-        if loaded > 0 {
-            tracing::info!(bots = loaded, dir = %dir.display(), "bots loaded");
+        let mut seen = Default::default();
+        let first = watch::sync(&dialogs, &dir, &mut seen).await;
+        if !first.loaded.is_empty() {
+            tracing::info!(bots = ?first.loaded, dir = %dir.display(), "bots loaded");
         }
+        // Changes to the folder take effect while the server runs.
+        let stop = state.shutdown.clone();
+        state
+            .tasks
+            .spawn(watch::run(dialogs.clone(), dir, seen, async move {
+                stop.cancelled().await
+            }));
         state.dialogs = dialogs.clone();
         state.extensions.insert(dialogs);
         Ok(())
     })
-}
-
-/// Installs every `*.gbai` package of `dir` (a missing folder is no bots); a package
-/// with errors still installs its good scripts, and its errors are logged.
-pub async fn load_bots(dialogs: &dialog::Dialogs, dir: &std::path::Path) -> Result<usize, String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
-    };
-    let mut n = 0;
-    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
-        if !path.is_dir() || !path.extension().is_some_and(|x| x.eq_ignore_ascii_case("gbai")) {
-            continue;
-        }
-        let pkg = package::Package::load_dir(&path)?;
-        for e in &pkg.errors {
-            tracing::warn!(bot = %pkg.name, error = %e, "script does not compile");
-        }
-        dialogs.install(pkg).await.map_err(|e| e.to_string())?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// The engine's routes. Panics if `install` did not run (a wiring bug, found at start-up).

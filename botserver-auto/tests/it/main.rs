@@ -6,6 +6,7 @@ mod dialogs;
 mod examples;
 mod net;
 mod support;
+mod watch;
 
 use botserver_auto::lexer::{Pos, lex};
 use botserver_auto::{parse_expr, parse_script};

@@ -1,0 +1,151 @@
+//! The bots folder, kept in step with the running engine: every `*.gbai` package is
+//! fingerprinted by the content of its scripts and `config.csv`; a package whose
+//! fingerprint changed is reloaded, a removed one is uninstalled, an unchanged one is left
+//! alone (nothing recompiled). A script that stops compiling keeps its last good version
+//! running, and its error stays visible in the package (`GET /api/bots`).
+
+use crate::dialog::Dialogs;
+use crate::package::Package;
+use botlib::BotId;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often the folder is scanned (changes take effect within this, plus a compile).
+pub const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// Packages in `dir` and the fingerprint of each (SHA-256 over its files' paths and
+/// contents). Unreadable entries are skipped.
+pub fn scan(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() && path.extension().is_some_and(|x| x.eq_ignore_ascii_case("gbai")) {
+            let mut files = Vec::new();
+            collect(&path, &mut files, 0);
+            files.sort();
+            let mut all = String::new();
+            for f in files {
+                if let Ok(data) = std::fs::read(&f) {
+                    all.push_str(&f.to_string_lossy());
+                    all.push('\0');
+                    all.push_str(&crate::runtime::content_hash(&String::from_utf8_lossy(&data)));
+                    all.push('\n');
+                }
+            }
+            out.insert(path, crate::runtime::content_hash(&all));
+        }
+    }
+    out
+}
+
+/// The `.bas` and `config.csv` files under a package (links not followed, depth bounded).
+fn collect(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let p = e.path();
+        if ft.is_dir() {
+            collect(&p, out, depth + 1);
+        } else if ft.is_file() {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            if name.ends_with(".bas") || name == "config.csv" {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// What one pass changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Bots (re)loaded.
+    pub loaded: Vec<String>,
+    /// Bots removed.
+    pub removed: Vec<String>,
+}
+
+/// Brings the engine in step with `dir`, given the fingerprints of the last pass.
+pub async fn sync(dialogs: &Dialogs, dir: &Path, seen: &mut BTreeMap<PathBuf, String>) -> Changes {
+    let now = scan(dir);
+    let mut changes = Changes::default();
+    for (path, fp) in &now {
+        if seen.get(path) == Some(fp) {
+            continue;
+        }
+        match Package::load_dir(path) {
+            Ok(pkg) => {
+                let name = pkg.name.clone();
+                let pkg = keep_last_good(dialogs, pkg);
+                for e in &pkg.errors {
+                    tracing::warn!(bot = %name, error = %e, "script does not compile; the last good version keeps running");
+                }
+                match dialogs.install(pkg).await {
+                    Ok(_) => changes.loaded.push(name),
+                    Err(e) => tracing::warn!(bot = %name, error = %e, "bot not loaded"),
+                }
+            }
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "bot package not readable"),
+        }
+        seen.insert(path.clone(), fp.clone());
+    }
+    let gone: Vec<PathBuf> = seen.keys().filter(|p| !now.contains_key(*p)).cloned().collect();
+    for path in gone {
+        seen.remove(&path);
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let name = base.strip_suffix(".gbai").unwrap_or(&base).to_string();
+        dialogs.uninstall(BotId::for_name(&name));
+        changes.removed.push(name);
+    }
+    changes
+}
+
+/// A new version of a package, where each script that no longer compiles keeps the
+/// program (and source) of the version running now; its error stays listed.
+pub fn keep_last_good(dialogs: &Dialogs, mut pkg: Package) -> Package {
+    let Some(old) = dialogs.package(BotId::for_name(&pkg.name)) else {
+        return pkg;
+    };
+    for e in &pkg.errors {
+        if let (Some(prog), Some(src)) = (old.programs.get(&e.file), old.sources.get(&e.file)) {
+            pkg.programs.insert(e.file.clone(), prog.clone());
+            pkg.sources.insert(e.file.clone(), src.clone());
+        }
+    }
+    pkg
+}
+
+/// Scans `dir` every [`SCAN_EVERY`] until `stop` resolves; `seen` is what the first
+/// [`sync`] found.
+pub async fn run(
+    dialogs: std::sync::Arc<Dialogs>,
+    dir: PathBuf,
+    mut seen: BTreeMap<PathBuf, String>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(SCAN_EVERY) => {}
+        }
+        let changes = sync(&dialogs, &dir, &mut seen).await;
+        if !changes.loaded.is_empty() || !changes.removed.is_empty() {
+            tracing::info!(loaded = ?changes.loaded, removed = ?changes.removed, "bots folder changed");
+        }
+    }
+}
