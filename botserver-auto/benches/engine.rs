@@ -5,9 +5,9 @@
 //! `cargo bench -p botserver-auto --bench engine`
 
 use botserver_auto::package::Package;
-use botserver_auto::runtime::{self, Entry, Limits, Outcome, RunCtx, Services, SessionInfo, SessionState};
+use botserver_auto::runtime::{self, Entry, Limits, Outcome, RunCtx, Services, SessionInfo};
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -74,9 +74,9 @@ impl runtime::ScriptSource for NoScripts {
 }
 
 fn ctx(services: &Arc<Services>, journal: Vec<Entry>) -> RunCtx {
-    RunCtx {
-        services: services.clone(),
-        session: SessionInfo {
+    let mut ctx = RunCtx::new(
+        services.clone(),
+        SessionInfo {
             bot_id: botlib::BotId::for_name("bench"),
             bot_name: "bench".into(),
             session_id: "s".into(),
@@ -87,25 +87,13 @@ fn ctx(services: &Arc<Services>, journal: Vec<Entry>) -> RunCtx {
             channel: "bench".into(),
             language: "en".into(),
         },
-        state: SessionState::default(),
-        journal,
-        cursor: 0,
-        inbox: VecDeque::new(),
-        out: Vec::new(),
-        log: Vec::new(),
-        suspend: None,
-        limits: Limits::default(),
-        http_calls: 0,
-        http_bytes: 0,
-        scripts: Arc::new(NoScripts),
-        config: Arc::new(BTreeMap::new()),
-        started: std::time::Instant::now(),
-        depth: 0,
-        checkpoint: None,
-        clock: Some(0),
-        out_bytes: 0,
-        journal_bytes: 0,
-    }
+        Limits::default(),
+        Arc::new(NoScripts),
+        Arc::new(BTreeMap::new()),
+    );
+    ctx.journal = journal;
+    ctx.clock = Some(0);
+    ctx
 }
 
 fn benches(c: &mut Criterion) {

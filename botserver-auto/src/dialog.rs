@@ -472,28 +472,17 @@ impl Dialogs {
             Ok(())
         });
         let script = row.script.clone();
-        let ctx = RunCtx {
-            services: self.services.clone(),
-            session: info.clone(),
-            state: SessionState::default(),
-            journal,
-            cursor: 0,
-            inbox,
-            out: pending_outbox,
-            log: Vec::new(),
-            suspend: None,
+        let mut ctx = RunCtx::new(
+            self.services.clone(),
+            info.clone(),
             limits,
-            http_calls: 0,
-            http_bytes: 0,
-            scripts: pinned.clone(),
-            config: config.clone(),
-            started: std::time::Instant::now(),
-            depth: 0,
-            checkpoint: Some(checkpoint),
-            clock: None,
-            out_bytes: 0,
-            journal_bytes: 0,
-        };
+            pinned.clone(),
+            config.clone(),
+        );
+        ctx.journal = journal;
+        ctx.inbox = inbox;
+        ctx.out = pending_outbox;
+        ctx.checkpoint = Some(checkpoint);
         let (outcome, ctx) = runtime::on_script_thread(move || {
             let program = match pinned.program(&script) {
                 Ok(p) => p,
@@ -691,28 +680,7 @@ impl Dialogs {
         let mut vars = runtime::config_vars(&config);
         vars.extend(extra);
         let file = program.compiled.file.clone();
-        let ctx = RunCtx {
-            services: self.services.clone(),
-            session: info,
-            state: SessionState::default(),
-            journal: Vec::new(),
-            cursor: 0,
-            inbox: VecDeque::new(),
-            out: Vec::new(),
-            log: Vec::new(),
-            suspend: None,
-            limits,
-            http_calls: 0,
-            http_bytes: 0,
-            scripts: pkg.clone(),
-            config,
-            started: std::time::Instant::now(),
-            depth: 0,
-            checkpoint: None,
-            clock: None,
-            out_bytes: 0,
-            journal_bytes: 0,
-        };
+        let ctx = RunCtx::new(self.services.clone(), info, limits, pkg.clone(), config);
         let (outcome, ctx) = runtime::on_script_thread(move || runtime::run(&program, vars, ctx))
             .await
             .map_err(|e| AppError::Internal(anyhow::anyhow!("script run panicked: {e}")))?;

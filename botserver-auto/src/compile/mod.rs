@@ -567,61 +567,16 @@ impl Gen {
                 let code = self.assign(target, v)?;
                 self.simple(line, code);
             }
-            // Short chains are plain `else if`s; long ones (below) become flat `if`s guarded
-            // by a "matched" flag, since Rhai nests one level per `else if` and caps nesting.
-            StmtKind::If { branches, otherwise } if branches.len() <= FLAT_CHAIN => {
-                for (i, (cond, body)) in branches.iter().enumerate() {
-                    let c = self.expr(cond)?;
-                    let head = if i == 0 { "if" } else { "} else if" };
-                    self.emit(cond.pos.line, format!("{head} __truthy({c}) {{"));
-                    self.block(body)?;
-                }
-                if !otherwise.is_empty() {
-                    self.emit(line, "} else {");
-                    self.block(otherwise)?;
-                }
-                self.emit(line, "}");
-            }
-            StmtKind::Select {
-                subject,
-                cases,
-                otherwise,
-            } if cases.len() <= FLAT_CHAIN => {
-                let t = self.fresh("c");
-                let subj = self.expr(subject)?;
-                self.emit(line, format!("let {t} = {subj};"));
-                for (i, (values, body)) in cases.iter().enumerate() {
-                    let vals = values
-                        .iter()
-                        .map(|v| self.expr(v))
-                        .collect::<GenResult<Vec<_>>>()?;
-                    let head = if i == 0 { "if" } else { "} else if" };
-                    let l = values.first().map_or(line, |v| v.pos.line);
-                    self.emit(l, format!("{head} __case({t}, [{}]) {{", vals.join(", ")));
-                    self.block(body)?;
-                }
-                if cases.is_empty() {
-                    self.emit(line, "{");
-                } else if !otherwise.is_empty() {
-                    self.emit(line, "} else {");
-                }
-                self.block(otherwise)?;
-                self.emit(line, "}");
-            }
             StmtKind::If { branches, otherwise } => {
-                let m = self.fresh("m");
-                self.emit(line, format!("let {m} = false;"));
+                let mut arms = Vec::with_capacity(branches.len());
                 for (cond, body) in branches {
-                    let c = self.expr(cond)?;
-                    self.emit(cond.pos.line, format!("if !{m} && __truthy({c}) {{ {m} = true;"));
-                    self.block(body)?;
-                    self.emit(line, "}");
+                    arms.push((
+                        cond.pos.line,
+                        format!("__truthy({})", self.expr(cond)?),
+                        body.as_slice(),
+                    ));
                 }
-                if !otherwise.is_empty() {
-                    self.emit(line, format!("if !{m} {{"));
-                    self.block(otherwise)?;
-                    self.emit(line, "}");
-                }
+                self.chain(line, arms, otherwise)?;
             }
             StmtKind::Select {
                 subject,
@@ -629,27 +584,18 @@ impl Gen {
                 otherwise,
             } => {
                 let t = self.fresh("c");
-                let m = self.fresh("m");
                 let subj = self.expr(subject)?;
-                self.emit(line, format!("let {t} = {subj}; let {m} = false;"));
+                self.emit(line, format!("let {t} = {subj};"));
+                let mut arms = Vec::with_capacity(cases.len());
                 for (values, body) in cases {
                     let vals = values
                         .iter()
                         .map(|v| self.expr(v))
                         .collect::<GenResult<Vec<_>>>()?;
                     let l = values.first().map_or(line, |v| v.pos.line);
-                    self.emit(
-                        l,
-                        format!("if !{m} && __case({t}, [{}]) {{ {m} = true;", vals.join(", ")),
-                    );
-                    self.block(body)?;
-                    self.emit(line, "}");
+                    arms.push((l, format!("__case({t}, [{}])", vals.join(", ")), body.as_slice()));
                 }
-                if !otherwise.is_empty() {
-                    self.emit(line, format!("if !{m} {{"));
-                    self.block(otherwise)?;
-                    self.emit(line, "}");
-                }
+                self.chain(line, arms, otherwise)?;
             }
             StmtKind::For {
                 var,
@@ -774,6 +720,35 @@ impl Gen {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// An IF / SELECT chain: each arm's condition (Rhai code) and body, then the ELSE.
+    /// Short chains are plain `else if`s; long ones become flat `if`s guarded by a
+    /// "matched" flag, since Rhai nests one level per `else if` and caps nesting.
+    fn chain(&mut self, line: u32, arms: Vec<(u32, String, &[Stmt])>, otherwise: &[Stmt]) -> GenResult<()> {
+        if arms.len() <= FLAT_CHAIN {
+            let open = if arms.is_empty() { "{" } else { "} else {" };
+            for (i, (l, cond, body)) in arms.into_iter().enumerate() {
+                let head = if i == 0 { "if" } else { "} else if" };
+                self.emit(l, format!("{head} {cond} {{"));
+                self.block(body)?;
+            }
+            self.emit(line, open);
+            self.block(otherwise)?;
+            self.emit(line, "}");
+            return Ok(());
+        }
+        let m = self.fresh("m");
+        self.emit(line, format!("let {m} = false;"));
+        for (l, cond, body) in arms {
+            self.emit(l, format!("if !{m} && {cond} {{ {m} = true;"));
+            self.block(body)?;
+            self.emit(line, "}");
+        }
+        self.emit(line, format!("if !{m} {{"));
+        self.block(otherwise)?;
+        self.emit(line, "}");
         Ok(())
     }
 

@@ -439,6 +439,38 @@ pub(crate) fn runtime_error(msg: impl Into<String>) -> Box<EvalAltResult> {
 }
 
 impl RunCtx {
+    /// A fresh context: empty journal, inbox and output, nothing spent yet.
+    pub fn new(
+        services: Arc<Services>,
+        session: SessionInfo,
+        limits: Limits,
+        scripts: Arc<dyn ScriptSource>,
+        config: Arc<BTreeMap<String, String>>,
+    ) -> RunCtx {
+        RunCtx {
+            services,
+            session,
+            state: SessionState::default(),
+            journal: Vec::new(),
+            cursor: 0,
+            inbox: VecDeque::new(),
+            out: Vec::new(),
+            log: Vec::new(),
+            suspend: None,
+            limits,
+            http_calls: 0,
+            http_bytes: 0,
+            scripts,
+            config,
+            started: Instant::now(),
+            depth: 0,
+            checkpoint: None,
+            clock: None,
+            out_bytes: 0,
+            journal_bytes: 0,
+        }
+    }
+
     /// Replays or performs one call. `live` runs only when the journal has no entry here.
     pub fn effect(
         &mut self,
