@@ -51,6 +51,10 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
         let services = runtime::Services::new(state)?;
         let dialogs = std::sync::Arc::new(dialog::Dialogs::new(std::sync::Arc::new(services)));
         let dir = state.config.bots_dir();
+        dialogs
+            .install(watch::builtin_default())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut seen = Default::default();
         let first = watch::sync(&dialogs, &dir, &mut seen).await;
         if !first.loaded.is_empty() {

@@ -108,7 +108,12 @@ pub async fn sync(dialogs: &Dialogs, dir: &Path, seen: &mut BTreeMap<PathBuf, St
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         let name = base.strip_suffix(".gbai").unwrap_or(&base).to_string();
-        dialogs.uninstall(BotId::for_name(&name));
+        if name == "default" {
+            // The folder's own default bot is gone: the built-in one serves again.
+            let _ = dialogs.install(builtin_default()).await;
+        } else {
+            dialogs.uninstall(BotId::for_name(&name));
+        }
         changes.removed.push(name);
     }
     changes
@@ -127,6 +132,20 @@ pub fn keep_last_good(dialogs: &Dialogs, mut pkg: Package) -> Package {
         }
     }
     pkg
+}
+
+/// The default bot that ships inside the binary: installed when the bots folder has no
+/// `default.gbai` of its own (a folder named so replaces it).
+pub fn builtin_default() -> Package {
+    Package::from_sources(
+        "default",
+        [(
+            "start.bas".to_string(),
+            include_str!("../bots/default.gbai/default.gbdialog/start.bas").to_string(),
+        )]
+        .into(),
+        crate::package::parse_config(include_str!("../bots/default.gbai/default.gbot/config.csv")),
+    )
 }
 
 /// Scans `dir` every [`SCAN_EVERY`] until `stop` resolves; `seen` is what the first

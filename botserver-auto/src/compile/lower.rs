@@ -484,7 +484,18 @@ pub(super) fn block(g: &mut Gen, call: &KeywordCall, lines: &[(String, Pos)]) ->
         });
         return Ok(None);
     }
-    let mut text_lines = lines.iter().map(|(l, p)| (l.as_str(), *p)).collect::<Vec<_>>();
+    // The block's common indentation is the script's, not the message's (authors indent
+    // a BEGIN TALK inside IF and CASE; Markdown would read 4 spaces as code).
+    let indent = lines
+        .iter()
+        .filter(|(l, _)| !l.trim().is_empty())
+        .map(|(l, _)| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut text_lines = lines
+        .iter()
+        .map(|(l, p)| (l.get(indent..).unwrap_or_else(|| l.trim_start()), *p))
+        .collect::<Vec<_>>();
     let mut extra = Vec::new();
     if phrase == "BEGIN MAIL" {
         let [Arg::Expr(to)] = call.args.as_slice() else {

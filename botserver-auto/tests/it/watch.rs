@@ -106,3 +106,41 @@ async fn a_new_package_takes_effect_within_two_seconds() {
     tx.send(()).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_bot_ships_in_the_binary_and_works_without_a_model() {
+    let pkg = watch::builtin_default();
+    assert!(pkg.errors.is_empty(), "{:?}", pkg.errors);
+    assert_eq!(pkg.config["bot-name"], "Default bot");
+    let db = backend();
+    let state = state_on(&db).await;
+    let d = Arc::new(Dialogs::new(Arc::new(Services::new(&state).unwrap())));
+    d.install(pkg).await.unwrap();
+    let out = d.turn(info("default", "d"), None).await.unwrap();
+    let said: Vec<&str> = out.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        said,
+        [
+            "Hello! I am the default bot of this botserver.",
+            "What would you like to know?"
+        ]
+    );
+    assert_eq!(out.messages[1].suggestions.len(), 3);
+    let said = d
+        .turn(info("default", "d"), Some("1".into()))
+        .await
+        .unwrap()
+        .messages;
+    assert!(
+        said[0].content.starts_with("I run dialogs written in BASIC"),
+        "{said:?}"
+    );
+    assert_eq!(said[1].content, "What would you like to know?");
+    let said = d
+        .turn(info("default", "d"), Some("goodbye".into()))
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(said[0].content, "Goodbye! Write again whenever you like.");
+    assert_eq!(d.outcome("d").await.unwrap().unwrap().0, "done");
+}

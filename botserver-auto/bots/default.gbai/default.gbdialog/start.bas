@@ -1,0 +1,26 @@
+' The bot every server ships with: it works with no language model configured.
+name = GET SESSION "user_name"
+IF name = "" THEN
+  TALK "Hello! I am the default bot of this botserver."
+ELSE
+  TALK "Hello, ${name}! I am the default bot of this botserver."
+END IF
+DO
+  HEAR choice AS "What can you do?", "How do I make my own bot?", "Goodbye" WITH "What would you like to know?"
+  SELECT CASE choice
+    CASE "What can you do?"
+      BEGIN TALK
+      I run dialogs written in BASIC: I can ask questions, check answers,
+      keep notes in tables, call web services and hand over to a person.
+      END TALK
+    CASE "How do I make my own bot?"
+      BEGIN TALK
+      Put a folder `<name>.gbai` in the server's bots folder with a
+      `<name>.gbdialog/start.bas` script; it is picked up within a second.
+      Check it with `botserver bot check <folder>`.
+      END TALK
+    CASE "Goodbye"
+      TALK "Goodbye! Write again whenever you like."
+      EXIT DO
+  END SELECT
+LOOP
