@@ -8,10 +8,10 @@
 use crate::process::Server;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONVERSATIONS: usize = 1000;
 const THREADS: usize = 4;
@@ -66,41 +66,7 @@ fn counting_endpoint() -> (SocketAddr, Arc<AtomicUsize>) {
 
 /// POST with a bearer token and a JSON body; returns status and parsed body.
 fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8_lossy(&resp).to_string();
-    let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let raw = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(raw)
-    } else {
-        raw.to_string()
-    };
-    (status, serde_json::from_str(&raw).unwrap_or(Value::String(raw)))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
+    crate::process::call(addr, "POST", path, token, Some(body))
 }
 
 /// Resident memory of a process, in kB (Linux).

@@ -1,6 +1,7 @@
 //! Tests of the botserver binary as a user runs it: the CLI, configuration errors, and a
 //! real server process on embedded defaults and on PostgreSQL + Redis.
 
+mod bots_api;
 mod cli;
 mod durability;
 mod migrations;

@@ -176,3 +176,38 @@ fn dechunk(body: &str) -> String {
     }
     out
 }
+
+/// A JSON request with an optional bearer token: status and parsed body (or the text).
+pub fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (head, raw) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let raw = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(raw)
+    } else {
+        raw.to_string()
+    };
+    (
+        status,
+        serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw)),
+    )
+}
