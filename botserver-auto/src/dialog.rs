@@ -281,7 +281,7 @@ impl Dialogs {
         let mut journal: Vec<Entry> = parse_req(&row.journal)?;
         match (row.status.as_str(), message) {
             ("hear", Some(msg)) => {
-                let mut spec: HearSpec = row.hear.as_deref().map(parse_str).unwrap_or_else(|| HearSpec {
+                let mut spec: HearSpec = row.hear.as_deref().map(parse).unwrap_or_else(|| HearSpec {
                     ty: "TEXT".into(),
                     at: journal.len(),
                     ..Default::default()
@@ -289,9 +289,7 @@ impl Dialogs {
                 if spec.at != journal.len() {
                     // A crash after a checkpoint left the journal past this HEAR: replay
                     // first; the message waits in the inbox for the HEAR it reaches.
-                    let mut inbox: Vec<String> = parse(&row.inbox);
-                    inbox.push(msg);
-                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                    queue(&mut row, msg);
                     return self.replay(row).await;
                 }
                 match hear::accept(&spec, &msg) {
@@ -330,9 +328,7 @@ impl Dialogs {
             }
             ("wait", msg) => {
                 if let Some(m) = msg {
-                    let mut inbox: Vec<String> = parse(&row.inbox);
-                    inbox.push(m);
-                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                    queue(&mut row, m);
                 }
                 if row.wake_at.is_some_and(|w| w > now_ms()) {
                     return self
@@ -355,9 +351,7 @@ impl Dialogs {
             }
             ("new", msg) => {
                 if let Some(m) = msg {
-                    let mut inbox: Vec<String> = parse(&row.inbox);
-                    inbox.push(m);
-                    row.inbox = serde_json::to_string(&inbox).expect("json");
+                    queue(&mut row, m);
                 }
             }
             (_, Some(msg)) => return self.after_script(&row, msg).await,
@@ -623,7 +617,7 @@ impl Dialogs {
                     .map_err(DbErr::from)
             })
             .await?;
-        Ok(s.map(|s| parse_str(&s)))
+        Ok(s.map(|s| parse(&s)))
     }
 
     /// Every installed package.
@@ -710,13 +704,16 @@ fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
 }
 
+/// Queues a user message for the script's next HEAR.
+fn queue(row: &mut SessionRow, msg: String) {
+    let mut inbox: Vec<String> = parse(&row.inbox);
+    inbox.push(msg);
+    row.inbox = serde_json::to_string(&inbox).expect("json");
+}
+
 fn parse_req<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
     serde_json::from_str(s)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored conversation is unreadable: {e}")))
-}
-
-fn parse_str<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
-    parse(s)
 }
 
 fn store_sources(c: &mut AnyConnection, rows: &[(String, String, String)]) -> Result<(), DbErr> {

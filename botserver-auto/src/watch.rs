@@ -1,7 +1,8 @@
 //! The bots folder, kept in step with the running engine: every `*.gbai` package is
-//! fingerprinted by the content of its scripts and `config.csv`; a package whose
-//! fingerprint changed is reloaded, a removed one is uninstalled, an unchanged one is left
-//! alone (nothing recompiled). A script that stops compiling keeps its last good version
+//! fingerprinted by the paths, sizes and modification times of its scripts and
+//! `config.csv`; a package whose fingerprint changed is reloaded (and only scripts whose
+//! content changed are compiled), a removed one is uninstalled, an unchanged one is left
+//! alone. A script that stops compiling keeps its last good version
 //! running, and its error stays visible in the package (`GET /api/bots`).
 
 use crate::dialog::Dialogs;
@@ -11,11 +12,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Files younger than this are fingerprinted by content too.
+const RECENT: Duration = Duration::from_secs(3);
+
 /// How often the folder is scanned (changes take effect within this, plus a compile).
 pub const SCAN_EVERY: Duration = Duration::from_secs(1);
 
-/// Packages in `dir` and the fingerprint of each (SHA-256 over its files' paths and
-/// contents). Unreadable entries are skipped.
+/// Packages in `dir` and the fingerprint of each: its files' paths, sizes and
+/// modification times (and the content of files changed in the last seconds, so a scan every second
+/// reads nothing in a folder at rest). A package
+/// whose fingerprint moved is read again; its scripts are then compiled only when their
+/// content changed (the program cache is content-addressed).
 pub fn scan(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -29,10 +36,23 @@ pub fn scan(dir: &Path) -> BTreeMap<PathBuf, String> {
             files.sort();
             let mut all = String::new();
             for f in files {
-                if let Ok(data) = std::fs::read(&f) {
-                    all.push_str(&f.to_string_lossy());
-                    all.push('\0');
-                    all.push_str(&crate::runtime::content_hash(&String::from_utf8_lossy(&data)));
+                if let Ok(meta) = std::fs::metadata(&f) {
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    all.push_str(&format!("{}\0{}\0{modified}", f.to_string_lossy(), meta.len()));
+                    // A file changed in the last seconds may change again within the
+                    // file system's time resolution at the same size: read those.
+                    let recent = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_none_or(|age| age < RECENT);
+                    if recent && let Ok(data) = std::fs::read(&f) {
+                        all.push_str(&crate::runtime::content_hash(&String::from_utf8_lossy(&data)));
+                    }
                     all.push('\n');
                 }
             }

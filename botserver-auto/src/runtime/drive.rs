@@ -51,20 +51,11 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         let r = ctx.effect(&name, |ctx| {
             let s = ctx.services.clone();
             let store = s.objects.clone();
-            let allow_private = ctx
-                .config
-                .get("http-allow-private")
-                .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"));
-            if name == "DOWNLOAD" {
-                if ctx.http_calls >= ctx.limits.http_calls {
-                    return Err(format!(
-                        "more than {} HTTP calls in one turn",
-                        ctx.limits.http_calls
-                    ));
-                }
-                ctx.http_calls += 1;
-            }
-            let client = if allow_private { &s.http_private } else { &s.http };
+            let client = if name == "DOWNLOAD" {
+                Some(ctx.http_call()?)
+            } else {
+                None
+            };
             let fut = async {
                 let e = |e: botlib::AppError| match e {
                     botlib::AppError::NotConfigured(w) => {
@@ -127,9 +118,12 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     "DELETE FILE" => Ok(Json::Bool(store.delete(&key(&args[0])?).await.map_err(e)?)),
                     "DOWNLOAD" => {
                         let path = key(&args[1])?;
-                        let resp = crate::net::fetch(client, crate::net::HttpRequest::get(args[0].clone()))
-                            .await
-                            .map_err(|e| format!("DOWNLOAD: {e}"))?;
+                        let resp = crate::net::fetch(
+                            client.as_ref().expect("a DOWNLOAD client"),
+                            crate::net::HttpRequest::get(args[0].clone()),
+                        )
+                        .await
+                        .map_err(|e| format!("DOWNLOAD: {e}"))?;
                         if resp.status >= 400 {
                             return Err(format!("DOWNLOAD: HTTP {}", resp.status));
                         }

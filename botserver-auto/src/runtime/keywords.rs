@@ -496,25 +496,18 @@ fn http(method: &str, url: String, body: Dynamic) -> R {
     let j = with_ctx(|ctx| {
         let r = ctx.effect(&method.clone(), |ctx| {
             let limits = ctx.limits;
-            if ctx.http_calls >= limits.http_calls {
-                return Err(format!("more than {} HTTP calls in one turn", limits.http_calls));
-            }
-            ctx.http_calls += 1;
-            let allow_private = ctx
-                .config
-                .get("http-allow-private")
-                .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"));
+            let client = ctx.http_call()?;
             let req = crate::net::HttpRequest {
                 method,
                 url,
                 headers: ctx.state.headers.clone(),
                 body,
             };
-            let s = ctx.services.clone();
-            let client = if allow_private { &s.http_private } else { &s.http };
-            let resp =
-                s.rt.block_on(crate::net::fetch(client, req))
-                    .map_err(|e| e.to_string())?;
+            let resp = ctx
+                .services
+                .rt
+                .block_on(crate::net::fetch(&client, req))
+                .map_err(|e| e.to_string())?;
             ctx.http_bytes += resp.body.to_string().len();
             if ctx.http_bytes > limits.http_bytes {
                 return Err(format!(

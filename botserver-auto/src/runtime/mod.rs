@@ -550,6 +550,27 @@ impl RunCtx {
         Ok(())
     }
 
+    /// Counts one outbound HTTP call against the turn's limit and picks the client the
+    /// bot may use (`http-allow-private=true` lets it reach private addresses).
+    pub fn http_call(&mut self) -> Result<crate::net::Guarded, String> {
+        if self.http_calls >= self.limits.http_calls {
+            return Err(format!(
+                "more than {} HTTP calls in one turn",
+                self.limits.http_calls
+            ));
+        }
+        self.http_calls += 1;
+        let private = self
+            .config
+            .get("http-allow-private")
+            .is_some_and(|x| x.trim().eq_ignore_ascii_case("true"));
+        Ok(if private {
+            self.services.http_private.clone()
+        } else {
+            self.services.http.clone()
+        })
+    }
+
     /// Now, in Unix ms.
     pub fn now_ms(&self) -> i64 {
         self.clock
