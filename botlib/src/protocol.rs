@@ -75,6 +75,10 @@ pub struct ClientMessage {
     pub bot_id: String,
     #[serde(default = "default_channel")]
     pub channel: String,
+    /// The client's own id for this message (optional): a message sent again with the same
+    /// id (after a reconnect) is stored and answered once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 fn default_channel() -> String {
@@ -109,6 +113,10 @@ pub struct BotResponse {
     pub suggestions: Vec<Suggestion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_name: Option<String>,
+    /// The stored message's id (absent on streamed pieces): the `after=` value of
+    /// `GET /api/sessions/{id}/messages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
 }
 
 /// A passage of a knowledge base shown as a source of an answer.
@@ -138,6 +146,13 @@ pub enum ServerEvent {
     Error { message: String },
     /// The knowledge-base passages behind the last answer.
     Sources { items: Vec<SourceItem> },
+    /// A message the same user sent from another socket (another tab or device).
+    UserMessage {
+        id: i64,
+        content: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
 }
 
 #[cfg(test)]
@@ -181,6 +196,7 @@ mod tests {
                 action: None,
             }],
             context_name: None,
+            id: None,
         };
         let v = serde_json::to_value(&frame).unwrap();
         assert_eq!(v["message_type"], 2);

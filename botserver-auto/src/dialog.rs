@@ -12,10 +12,12 @@ use crate::runtime::{
     self, Entry, Limits, Outbound, Outcome, Program, RunCtx, ScriptSource, Services, SessionInfo,
     SessionState, Suspend,
 };
-use crate::schema::{dialog_scripts as ds, dialog_sessions as dss};
+use crate::schema::{dialog_replies as dr, dialog_scripts as ds, dialog_sessions as dss};
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
-use botstate::services::{DialogEngine, OutboundMessage, TurnInput, TurnOutput};
+use botstate::services::{
+    BotProfile, DialogEngine, FreeText, OutboundMessage, TurnInput, TurnOutput, WokenTurn,
+};
 use botstate::{AnyConnection, Db, DbErr};
 use diesel::prelude::*;
 use serde_json::Value as Json;
@@ -71,6 +73,18 @@ pub struct ToolRun {
     pub result: Json,
     /// What it TALKed.
     pub messages: Vec<String>,
+}
+
+/// How a turn is asked for, beyond its message.
+#[derive(Clone, Debug, Default)]
+pub struct TurnOpts {
+    /// Idempotency key (see [`TurnInput::input_id`]).
+    pub input_id: Option<String>,
+    /// Hand unconsumed messages back instead of answering them (see
+    /// [`TurnInput::delegate_free_text`]).
+    pub delegate_free_text: bool,
+    /// The script was asked for explicitly: a finished conversation starts it afresh.
+    pub restart: bool,
 }
 
 /// The dialog engine.
@@ -178,6 +192,17 @@ impl Dialogs {
         info: SessionInfo,
         message: Option<String>,
     ) -> AppResult<TurnOutput> {
+        self.turn_with(script, info, message, TurnOpts::default()).await
+    }
+
+    /// A turn with options: idempotency key, delegated free text, explicit script.
+    pub async fn turn_with(
+        &self,
+        script: &str,
+        info: SessionInfo,
+        message: Option<String>,
+        opts: TurnOpts,
+    ) -> AppResult<TurnOutput> {
         let cache = self.services.cache.clone();
         let lock_name = format!("dialog:{}", info.session_id);
         let mut lock = None;
@@ -193,7 +218,7 @@ impl Dialogs {
                 "this conversation is busy with another turn".into(),
             ));
         };
-        let r = self.turn_locked(script, info, message).await;
+        let r = self.turn_locked(script, info, message, &opts).await;
         let _ = cache.unlock(&lock).await;
         r
     }
@@ -203,29 +228,71 @@ impl Dialogs {
         script: &str,
         info: SessionInfo,
         message: Option<String>,
+        opts: &TurnOpts,
     ) -> AppResult<TurnOutput> {
         let db = self.services.db.clone();
         let sid = info.session_id.clone();
-        let row: Option<SessionRow> = db
+        let (row, memo): (Option<SessionRow>, Option<(String, String)>) = db
             .run(move |c| {
-                dss::table
+                let row = dss::table
                     .find(&sid)
                     .select(SessionRow::as_select())
                     .first(c)
-                    .optional()
-                    .map_err(DbErr::from)
+                    .optional()?;
+                let memo = dr::table
+                    .find(&sid)
+                    .select((dr::input_id, dr::output))
+                    .first(c)
+                    .optional()?;
+                Ok::<_, DbErr>((row, memo))
             })
             .await?;
+        let memo_key = opts.input_id.clone();
         let mut row = match row {
             // A conversation belongs to one bot and one user: any other caller gets nothing.
             Some(r) if r.bot_id != info.bot_id.to_string() || r.user_id != info.user_id => {
                 return Err(AppError::NotFound);
+            }
+            // This input was answered already (the caller retries after a crash): the
+            // same answer again, nothing runs twice.
+            Some(_) if memo_key.is_some() && memo.as_ref().map(|m| &m.0) == memo_key.as_ref() => {
+                return parse_req(&memo.expect("checked").1);
+            }
+            Some(r)
+                if opts.restart && r.script != script && !matches!(r.status.as_str(), "hear" | "wait") =>
+            {
+                // Another script asked for explicitly on a finished conversation: it
+                // starts afresh in the same session.
+                let sid = r.session_id.clone();
+                db.run(move |c| {
+                    diesel::delete(dss::table.find(&sid))
+                        .execute(c)
+                        .map_err(DbErr::from)
+                })
+                .await?;
+                return Box::pin(self.turn_locked(script, info, message, opts)).await;
+            }
+            Some(r) if opts.restart && r.script != script => {
+                return Err(AppError::Conflict(
+                    "finish the current dialog first (it is waiting for an answer)".into(),
+                ));
             }
             Some(r) => r,
             None => {
                 let Some(pkg) = self.package(info.bot_id) else {
                     return Err(AppError::NotFound);
                 };
+                if let (None, true, Some(m)) = (pkg.program(script), opts.delegate_free_text, &message) {
+                    // No dialog to run: the message goes to whoever answers free text.
+                    return Ok(TurnOutput {
+                        free_text: Some(FreeText {
+                            message: m.clone(),
+                            system_prompt: pkg.config.get("system-prompt").cloned().unwrap_or_default(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                }
                 let Some(program) = pkg.program(script) else {
                     return Err(AppError::BadRequest(format!(
                         "bot {} has no {script} that compiles",
@@ -275,7 +342,7 @@ impl Dialogs {
                 if let Some(m) = message {
                     row.inbox = serde_json::to_string(&vec![m]).expect("json");
                 }
-                return self.replay(row).await;
+                return self.replay(row, memo_key).await;
             }
         };
         let mut journal: Vec<Entry> = parse_req(&row.journal)?;
@@ -290,7 +357,7 @@ impl Dialogs {
                     // A crash after a checkpoint left the journal past this HEAR: replay
                     // first; the message waits in the inbox for the HEAR it reaches.
                     queue(&mut row, msg);
-                    return self.replay(row).await;
+                    return self.replay(row, memo_key).await;
                 }
                 match hear::accept(&spec, &msg) {
                     Ok(value) => journal.push(Entry {
@@ -319,7 +386,9 @@ impl Dialogs {
                                             suggestions,
                                         }],
                                         waiting_for_input: true,
+                                        free_text: None,
                                     },
+                                    memo_key,
                                 )
                                 .await;
                         }
@@ -331,22 +400,14 @@ impl Dialogs {
                     queue(&mut row, m);
                 }
                 if row.wake_at.is_some_and(|w| w > now_ms()) {
-                    return self
-                        .save_only(
-                            row,
-                            TurnOutput {
-                                messages: vec![],
-                                waiting_for_input: false,
-                            },
-                        )
-                        .await;
+                    return self.save_only(row, TurnOutput::default(), memo_key).await;
                 }
             }
             // Asked again to start: it is already waiting; say nothing new.
             ("hear", None) => {
                 return Ok(TurnOutput {
-                    messages: vec![],
                     waiting_for_input: true,
+                    ..Default::default()
                 });
             }
             ("new", msg) => {
@@ -354,22 +415,29 @@ impl Dialogs {
                     queue(&mut row, m);
                 }
             }
+            (_, Some(msg)) if opts.delegate_free_text => {
+                return Ok(TurnOutput {
+                    free_text: Some(free_text(&row, msg)),
+                    ..Default::default()
+                });
+            }
             (_, Some(msg)) => return self.after_script(&row, msg).await,
             (_, None) => return Ok(TurnOutput::default()),
         }
         row.journal = serde_json::to_string(&journal).expect("json");
-        self.replay(row).await
+        self.replay(row, memo_key).await
     }
 
     /// A message after the script ended (spec §10): the LLM with the session's system
     /// prompt and contexts when one is configured, else a clear answer that the bot cannot
     /// answer. (The chat domain adds history, knowledge bases and tools on top.)
     async fn after_script(&self, row: &SessionRow, msg: String) -> AppResult<TurnOutput> {
-        let state: SessionState = parse(&row.state);
-        let mut system = state.system_prompt.clone().unwrap_or_default();
-        for (name, t) in &state.contexts {
-            system.push_str(&format!("\n\n[{name}]\n{t}"));
-        }
+        let FreeText {
+            message: msg,
+            system_prompt: system,
+            model,
+            suggestions,
+        } = free_text(row, msg);
         let mut messages = Vec::new();
         if !system.trim().is_empty() {
             messages.push(botstate::services::ChatMessage {
@@ -385,7 +453,7 @@ impl Dialogs {
         });
         let req = botstate::services::ChatRequest {
             bot: row.bot_id.parse().ok(),
-            model: state.model.clone(),
+            model,
             messages,
             ..Default::default()
         };
@@ -395,30 +463,48 @@ impl Dialogs {
             Err(e) => return Err(e),
         };
         Ok(TurnOutput {
-            messages: vec![OutboundMessage {
-                content,
-                suggestions: state.suggestions,
-            }],
-            waiting_for_input: false,
+            messages: vec![OutboundMessage { content, suggestions }],
+            ..Default::default()
         })
     }
 
     /// Writes the row back, fenced: only if nobody else saved it since it was read
     /// (`turns` is the fence), so two instances can never both finish the same turn.
-    async fn save_only(&self, mut row: SessionRow, out: TurnOutput) -> AppResult<TurnOutput> {
+    /// With `memo`, the answer is kept under that input id in the same transaction.
+    async fn save_only(
+        &self,
+        mut row: SessionRow,
+        out: TurnOutput,
+        memo: Option<String>,
+    ) -> AppResult<TurnOutput> {
         let fence = row.turns;
         row.turns += 1;
         row.updated_at = now_ms();
         let db = self.services.db.clone();
+        let output = memo.map(|m| (m, serde_json::to_string(&out).expect("json")));
         let n = db
             .run(move |c| {
-                diesel::update(
-                    dss::table
-                        .filter(dss::session_id.eq(row.session_id.clone()))
-                        .filter(dss::turns.eq(fence)),
-                )
-                .set(&row)
-                .execute(c)
+                c.transaction(|c| {
+                    let n = diesel::update(
+                        dss::table
+                            .filter(dss::session_id.eq(row.session_id.clone()))
+                            .filter(dss::turns.eq(fence)),
+                    )
+                    .set(&row)
+                    .execute(c)?;
+                    if let (1, Some((input, output))) = (n, output) {
+                        diesel::delete(dr::table.find(&row.session_id)).execute(c)?;
+                        diesel::insert_into(dr::table)
+                            .values((
+                                dr::session_id.eq(&row.session_id),
+                                dr::input_id.eq(input),
+                                dr::output.eq(output),
+                                dr::updated_at.eq(row.updated_at),
+                            ))
+                            .execute(c)?;
+                    }
+                    Ok::<_, diesel::result::Error>(n)
+                })
                 .map_err(DbErr::from)
             })
             .await?;
@@ -431,7 +517,7 @@ impl Dialogs {
     }
 
     /// Replays the conversation's script against its journal and saves where it stopped.
-    async fn replay(&self, mut row: SessionRow) -> AppResult<TurnOutput> {
+    async fn replay(&self, mut row: SessionRow, memo: Option<String>) -> AppResult<TurnOutput> {
         let pin: Pin = parse_req(&row.pinned)?;
         let versions = pin.scripts;
         let pinned = Arc::new(Pinned {
@@ -545,13 +631,15 @@ impl Dialogs {
             TurnOutput {
                 messages,
                 waiting_for_input: waiting,
+                free_text: None,
             },
+            memo,
         )
         .await
     }
 
     /// Conversations whose WAIT is over, resumed; each with what it produced.
-    pub async fn wake_due(&self) -> AppResult<Vec<(String, TurnOutput)>> {
+    pub async fn wake_due(&self) -> AppResult<Vec<(SessionInfo, TurnOutput)>> {
         let now = now_ms();
         let due: Vec<(String, String)> = self
             .services
@@ -570,11 +658,11 @@ impl Dialogs {
         for (sid, info) in due {
             // One broken conversation must not hold up the others.
             let r = match parse_req::<SessionInfo>(&info) {
-                Ok(info) => self.turn(info, None).await,
+                Ok(info) => self.turn(info.clone(), None).await.map(|o| (info, o)),
                 Err(e) => Err(e),
             };
             match r {
-                Ok(o) => out.push((sid, o)),
+                Ok(o) => out.push(o),
                 Err(e) => {
                     tracing::warn!(session = %sid, error = %e, "could not resume a waiting conversation")
                 }
@@ -689,6 +777,22 @@ impl Dialogs {
     }
 }
 
+/// What answering a message outside any HEAR needs: the session's system prompt with its
+/// SET CONTEXT values, its model and its suggestions.
+fn free_text(row: &SessionRow, message: String) -> FreeText {
+    let state: SessionState = parse(&row.state);
+    let mut system = state.system_prompt.clone().unwrap_or_default();
+    for (name, t) in &state.contexts {
+        system.push_str(&format!("\n\n[{name}]\n{t}"));
+    }
+    FreeText {
+        message,
+        system_prompt: system,
+        model: state.model,
+        suggestions: state.suggestions,
+    }
+}
+
 fn menu_buttons(spec: &HearSpec) -> Vec<botlib::protocol::Suggestion> {
     spec.options
         .iter()
@@ -748,12 +852,81 @@ impl DialogEngine for Dialogs {
             bot_name: pkg.name.clone(),
             session_id: input.session.to_string(),
             user_id: input.user.to_string(),
-            channel: "web".into(),
+            channel: input.channel.clone(),
             language: pkg.config.get("language").cloned().unwrap_or_else(|| "en".into()),
             user_name: String::new(),
             user_email: String::new(),
             user_phone: String::new(),
         };
-        self.turn(info, input.message).await
+        let (script, restart) = match &input.script {
+            Some(name) => {
+                let program = pkg
+                    .program(name)
+                    .ok_or_else(|| AppError::BadRequest(format!("bot {} has no script {name}", pkg.name)))?;
+                (program.compiled.file.clone(), true)
+            }
+            None => ("start.bas".to_string(), false),
+        };
+        let opts = TurnOpts {
+            input_id: input.input_id,
+            delegate_free_text: input.delegate_free_text,
+            restart,
+        };
+        self.turn_with(&script, info, input.message, opts).await
+    }
+
+    fn bots(&self) -> Vec<BotProfile> {
+        let mut bots: Vec<BotProfile> = self.packages().iter().map(|p| profile(p)).collect();
+        bots.sort_by(|a, b| a.name.cmp(&b.name));
+        bots
+    }
+
+    async fn wake_due(&self) -> AppResult<Vec<WokenTurn>> {
+        Ok(Dialogs::wake_due(self)
+            .await?
+            .into_iter()
+            // Conversations of other channels (the dialog REST route) have no chat session.
+            .filter_map(|(info, output)| {
+                Some(WokenTurn {
+                    bot: info.bot_id,
+                    session: info.session_id.parse().ok()?,
+                    user: info.user_id.parse().ok()?,
+                    output,
+                })
+            })
+            .collect())
+    }
+
+    async fn forget(&self, session: botlib::SessionId) -> AppResult<bool> {
+        let sid = session.to_string();
+        let n = self
+            .services
+            .db
+            .run(move |c| {
+                diesel::delete(dr::table.find(&sid)).execute(c)?;
+                Ok::<_, DbErr>(diesel::delete(dss::table.find(&sid)).execute(c)?)
+            })
+            .await?;
+        Ok(n > 0)
+    }
+}
+
+/// A package as anyone may see it (no config value other than these keys leaves).
+fn profile(p: &Package) -> BotProfile {
+    let cfg = |k: &str| p.config.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    BotProfile {
+        id: BotId::for_name(&p.name),
+        name: p.name.clone(),
+        title: cfg("bot-name").unwrap_or_else(|| p.name.clone()),
+        description: cfg("bot-description").unwrap_or_default(),
+        theme: p
+            .config
+            .iter()
+            .filter(|(k, _)| k.starts_with("theme-"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        history_limit: cfg("history-limit").and_then(|v| v.parse().ok()).unwrap_or(10),
+        welcome: cfg("welcome-message"),
+        has_start: p.program("start.bas").is_some(),
     }
 }

@@ -72,9 +72,11 @@ impl Package {
                 gbot = Some(e.path());
             }
         }
-        let dialog = dialog.ok_or_else(|| format!("{}: no .gbdialog folder", dir.display()))?;
+        // A bot without scripts (a model and a knowledge base) is a bot too.
         let mut sources = BTreeMap::new();
-        collect(&dialog, &dialog, &mut sources)?;
+        if let Some(dialog) = dialog {
+            collect(&dialog, &dialog, &mut sources)?;
+        }
         let config = match gbot.map(|g| g.join("config.csv")) {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;

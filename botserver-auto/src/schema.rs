@@ -41,3 +41,12 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    dialog_replies (session_id) {
+        session_id -> Text,
+        input_id -> Text,
+        output -> Text,
+        updated_at -> BigInt,
+    }
+}

@@ -14,5 +14,8 @@ pub fn enabled() -> Vec<&'static Module> {
     // Last: the BASIC engine takes the services other domains installed.
     #[cfg(feature = "auto")]
     modules.push(&botserver_auto::MODULE);
+    // After the engine: the chat answers through `state.dialogs`.
+    #[cfg(feature = "chat")]
+    modules.push(&botserver_chat::MODULE);
     modules
 }

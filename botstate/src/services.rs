@@ -267,6 +267,34 @@ pub struct TurnInput {
     pub user: UserId,
     /// The user's message; `None` starts the conversation.
     pub message: Option<String>,
+    /// Idempotency key. A turn whose key equals the conversation's last answered key does
+    /// not run again: the engine returns that turn's answer again. The chat domain sends
+    /// its stored message id, so a turn retried after a crash is never applied twice.
+    pub input_id: Option<String>,
+    /// Start this script instead of `start.bas` (a tool run directly). Refused while the
+    /// conversation waits at HEAR.
+    pub script: Option<String>,
+    /// `true`: a message no script waits for is not answered by the engine but returned
+    /// as [`TurnOutput::free_text`] for the caller to route (LLM, knowledge base, fallback).
+    pub delegate_free_text: bool,
+    /// The channel (`web`, `api`, …) scripts see.
+    pub channel: String,
+}
+
+impl TurnInput {
+    /// A plain turn on the web channel: `start.bas`, the engine answers free text itself.
+    pub fn new(bot: BotId, session: SessionId, user: UserId, message: Option<String>) -> TurnInput {
+        TurnInput {
+            bot,
+            session,
+            user,
+            message,
+            input_id: None,
+            script: None,
+            delegate_free_text: false,
+            channel: "web".into(),
+        }
+    }
 }
 
 /// What a turn produced.
@@ -276,6 +304,57 @@ pub struct TurnOutput {
     pub messages: Vec<OutboundMessage>,
     /// `true` when the script waits at HEAR (the next message answers it).
     pub waiting_for_input: bool,
+    /// Set (only with [`TurnInput::delegate_free_text`]) when no script consumed the
+    /// message: what the caller needs to answer it.
+    pub free_text: Option<FreeText>,
+}
+
+/// A message no script waits for, handed back to the caller with the conversation's
+/// prompt context.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FreeText {
+    /// The message.
+    pub message: String,
+    /// System prompt plus SET CONTEXT values, ready for the model.
+    pub system_prompt: String,
+    /// Model chosen by the script, if any.
+    pub model: Option<String>,
+    /// Suggestions to keep showing with the answer.
+    pub suggestions: Vec<botlib::protocol::Suggestion>,
+}
+
+/// What anyone may see of a bot: the chat page's picker and theme.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotProfile {
+    /// The bot's id.
+    pub id: BotId,
+    /// The package name.
+    pub name: String,
+    /// `bot-name` from config, else the package name.
+    pub title: String,
+    /// `bot-description`.
+    pub description: String,
+    /// `theme-*` keys only.
+    pub theme: std::collections::BTreeMap<String, String>,
+    /// `history-limit`: turns of history sent to the model (default 10).
+    pub history_limit: usize,
+    /// `welcome-message`, shown when the bot has no start.bas.
+    pub welcome: Option<String>,
+    /// `true` when start.bas compiles.
+    pub has_start: bool,
+}
+
+/// A conversation resumed by the engine itself (a WAIT that ended), with what it said.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WokenTurn {
+    /// The bot.
+    pub bot: BotId,
+    /// The conversation.
+    pub session: SessionId,
+    /// The user.
+    pub user: UserId,
+    /// What the resumed script produced.
+    pub output: TurnOutput,
 }
 
 /// Runs bot scripts as durable conversations.
@@ -283,6 +362,18 @@ pub struct TurnOutput {
 pub trait DialogEngine: Send + Sync {
     /// Runs one turn of a conversation.
     async fn run_turn(&self, input: TurnInput) -> AppResult<TurnOutput>;
+    /// The bots loaded now, as anyone may see them.
+    fn bots(&self) -> Vec<BotProfile> {
+        Vec::new()
+    }
+    /// Resumes every conversation whose WAIT is over (each on exactly one instance).
+    async fn wake_due(&self) -> AppResult<Vec<WokenTurn>> {
+        Ok(Vec::new())
+    }
+    /// Forgets a conversation (its state and journal); `false` when there was none.
+    async fn forget(&self, _session: SessionId) -> AppResult<bool> {
+        Ok(false)
+    }
 }
 
 /// The stand-in for every service not configured on this server.

@@ -1279,7 +1279,7 @@ async fn wait_parks_the_conversation_and_print_is_not_shown() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let woken = bot.dialogs.wake_due().await.unwrap();
     assert_eq!(woken.len(), 1);
-    assert_eq!(woken[0].0, "w");
+    assert_eq!(woken[0].0.session_id, "w");
     let said: Vec<&str> = woken[0].1.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(said, ["after one second"]);
     assert_eq!(bot.result("w").await, ("done".to_string(), Some(json!("woke"))));

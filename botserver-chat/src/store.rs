@@ -1,0 +1,329 @@
+//! Sessions and the message log in the database: everything about a conversation that must
+//! survive the process (the dialog's own state is the engine's, behind `DialogEngine`).
+//!
+//! Every write transaction starts by touching its session row, so writes to one session
+//! are serialized (a row lock on PostgreSQL, the write lock on SQLite, taken before any
+//! read) and message numbers are assigned without races.
+
+use botlib::protocol::Suggestion;
+use botstate::{AnyConnection, DbErr};
+use diesel::prelude::*;
+use serde::Serialize;
+
+diesel::table! {
+    chat_sessions (id) {
+        id -> Text,
+        bot_id -> Text,
+        bot_name -> Text,
+        user_id -> Text,
+        anonymous -> Bool,
+        channel -> Text,
+        started -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    chat_messages (session_id, seq) {
+        session_id -> Text,
+        seq -> BigInt,
+        role -> Text,
+        kind -> Text,
+        content -> Text,
+        suggestions -> Text,
+        client_id -> Nullable<Text>,
+        status -> Text,
+        created_at -> BigInt,
+    }
+}
+
+use chat_messages as cm;
+use chat_sessions as cs;
+
+/// A stored session.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
+#[diesel(table_name = chat_sessions)]
+pub struct Session {
+    pub id: String,
+    pub bot_id: String,
+    pub bot_name: String,
+    pub user_id: String,
+    /// `true` for a visitor without an account.
+    pub anonymous: bool,
+    pub channel: String,
+    /// `true` once the conversation's start (start.bas or the welcome) is stored.
+    pub started: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[diesel(table_name = chat_messages)]
+pub struct Message {
+    #[serde(skip)]
+    pub session_id: String,
+    /// Number of the message in its session, from 1.
+    #[serde(rename = "id")]
+    pub seq: i64,
+    /// `user` or `bot`.
+    pub role: String,
+    /// User messages: `text`, `tool` (run a tool) or `continue`. Bot messages: `text`.
+    pub kind: String,
+    pub content: String,
+    /// JSON array of suggestions.
+    #[serde(serialize_with = "raw_suggestions")]
+    #[schema(value_type = Vec<Object>)]
+    pub suggestions: String,
+    /// The id the client gave a user message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// User messages: `pending` until answered, then `done`.
+    pub status: String,
+    pub created_at: i64,
+}
+
+fn raw_suggestions<S: serde::Serializer>(s: &str, ser: S) -> Result<S::Ok, S::Error> {
+    let v: Vec<Suggestion> = serde_json::from_str(s).unwrap_or_default();
+    v.serialize(ser)
+}
+
+impl Message {
+    /// The suggestions, parsed.
+    pub fn suggestion_list(&self) -> Vec<Suggestion> {
+        serde_json::from_str(&self.suggestions).unwrap_or_default()
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Creates a session.
+pub fn create_session(c: &mut AnyConnection, s: &Session) -> Result<(), DbErr> {
+    diesel::insert_into(cs::table).values(s).execute(c)?;
+    Ok(())
+}
+
+/// A session by id.
+pub fn session(c: &mut AnyConnection, id: &str) -> Result<Option<Session>, DbErr> {
+    Ok(cs::table
+        .find(id)
+        .select(Session::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// A user's sessions, most recent first.
+pub fn sessions_of(
+    c: &mut AnyConnection,
+    user: &str,
+    anonymous: bool,
+    limit: i64,
+) -> Result<Vec<Session>, DbErr> {
+    Ok(cs::table
+        .filter(cs::user_id.eq(user))
+        .filter(cs::anonymous.eq(anonymous))
+        .order(cs::updated_at.desc())
+        .limit(limit)
+        .select(Session::as_select())
+        .load(c)?)
+}
+
+/// `true` when `user` is a visitor id this server issued (it owns an anonymous session).
+pub fn is_visitor(c: &mut AnyConnection, user: &str) -> Result<bool, DbErr> {
+    let n: i64 = cs::table
+        .filter(cs::user_id.eq(user))
+        .filter(cs::anonymous.eq(true))
+        .count()
+        .get_result(c)?;
+    Ok(n > 0)
+}
+
+/// Deletes a session and its messages.
+pub fn delete_session(c: &mut AnyConnection, id: &str) -> Result<bool, DbErr> {
+    c.transaction(|c| {
+        let n = diesel::delete(cs::table.find(id)).execute(c)?;
+        diesel::delete(cm::table.filter(cm::session_id.eq(id))).execute(c)?;
+        Ok::<_, diesel::result::Error>(n > 0)
+    })
+    .map_err(DbErr::from)
+}
+
+/// Touches the session row first: the write lock (SQLite) or row lock (PostgreSQL) that
+/// serializes this session's writes. `false` when the session is gone.
+fn touch(c: &mut AnyConnection, session: &str, now: i64) -> QueryResult<bool> {
+    Ok(diesel::update(cs::table.find(session))
+        .set(cs::updated_at.eq(now))
+        .execute(c)?
+        == 1)
+}
+
+fn next_seq(c: &mut AnyConnection, session: &str) -> QueryResult<i64> {
+    let max: Option<i64> = cm::table
+        .filter(cm::session_id.eq(session))
+        .select(diesel::dsl::max(cm::seq))
+        .first(c)?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// What storing a user message did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored under this number.
+    New(i64),
+    /// A message with the same client id was stored before, under this number.
+    Duplicate(i64),
+}
+
+/// Stores a user message as pending. A repeated client id stores nothing.
+pub fn add_user_message(
+    c: &mut AnyConnection,
+    session: &str,
+    kind: &str,
+    content: &str,
+    client_id: Option<&str>,
+) -> Result<Option<Stored>, DbErr> {
+    let now = now_ms();
+    c.transaction(|c| {
+        if !touch(c, session, now)? {
+            return Ok(None);
+        }
+        if let Some(id) = client_id {
+            let seen: Option<i64> = cm::table
+                .filter(cm::session_id.eq(session))
+                .filter(cm::client_id.eq(id))
+                .select(cm::seq)
+                .first(c)
+                .optional()?;
+            if let Some(seq) = seen {
+                return Ok(Some(Stored::Duplicate(seq)));
+            }
+        }
+        let seq = next_seq(c, session)?;
+        diesel::insert_into(cm::table)
+            .values((
+                cm::session_id.eq(session),
+                cm::seq.eq(seq),
+                cm::role.eq("user"),
+                cm::kind.eq(kind),
+                cm::content.eq(content),
+                cm::suggestions.eq("[]"),
+                cm::client_id.eq(client_id),
+                cm::status.eq("pending"),
+                cm::created_at.eq(now),
+            ))
+            .execute(c)?;
+        Ok::<_, diesel::result::Error>(Some(Stored::New(seq)))
+    })
+    .map_err(DbErr::from)
+}
+
+/// The oldest user message still waiting for its answer.
+pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Message>, DbErr> {
+    Ok(cm::table
+        .filter(cm::session_id.eq(session))
+        .filter(cm::status.eq("pending"))
+        .order(cm::seq.asc())
+        .select(Message::as_select())
+        .first(c)
+        .optional()?)
+}
+
+/// A bot message to store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BotText {
+    pub content: String,
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// Stores a turn's answer in one transaction: the bot messages, the user message marked
+/// answered (`answered`), and the session marked started (`start`). Returns the stored
+/// bot messages; empty when the session is gone.
+pub fn finish_turn(
+    c: &mut AnyConnection,
+    session: &str,
+    answered: Option<i64>,
+    start: bool,
+    replies: &[BotText],
+) -> Result<Vec<Message>, DbErr> {
+    let now = now_ms();
+    c.transaction(|c| {
+        if !touch(c, session, now)? {
+            return Ok(Vec::new());
+        }
+        if let Some(seq) = answered {
+            diesel::update(cm::table.find((session, seq)))
+                .set(cm::status.eq("done"))
+                .execute(c)?;
+        }
+        if start {
+            diesel::update(cs::table.find(session))
+                .set(cs::started.eq(true))
+                .execute(c)?;
+        }
+        let mut seq = next_seq(c, session)?;
+        let mut out = Vec::with_capacity(replies.len());
+        for r in replies {
+            let m = Message {
+                session_id: session.to_string(),
+                seq,
+                role: "bot".into(),
+                kind: "text".into(),
+                content: r.content.clone(),
+                suggestions: serde_json::to_string(&r.suggestions).expect("json"),
+                client_id: None,
+                status: "done".into(),
+                created_at: now,
+            };
+            diesel::insert_into(cm::table)
+                .values((
+                    cm::session_id.eq(&m.session_id),
+                    cm::seq.eq(m.seq),
+                    cm::role.eq(&m.role),
+                    cm::kind.eq(&m.kind),
+                    cm::content.eq(&m.content),
+                    cm::suggestions.eq(&m.suggestions),
+                    cm::client_id.eq(None::<String>),
+                    cm::status.eq(&m.status),
+                    cm::created_at.eq(m.created_at),
+                ))
+                .execute(c)?;
+            out.push(m);
+            seq += 1;
+        }
+        Ok::<_, diesel::result::Error>(out)
+    })
+    .map_err(DbErr::from)
+}
+
+/// Messages after number `after`, oldest first.
+pub fn messages_after(
+    c: &mut AnyConnection,
+    session: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Message>, DbErr> {
+    Ok(cm::table
+        .filter(cm::session_id.eq(session))
+        .filter(cm::seq.gt(after))
+        .order(cm::seq.asc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(c)?)
+}
+
+/// The last `limit` messages before number `before`, oldest first (LLM history).
+pub fn recent(c: &mut AnyConnection, session: &str, before: i64, limit: i64) -> Result<Vec<Message>, DbErr> {
+    let mut v: Vec<Message> = cm::table
+        .filter(cm::session_id.eq(session))
+        .filter(cm::seq.lt(before))
+        .order(cm::seq.desc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(c)?;
+    v.reverse();
+    Ok(v)
+}

@@ -1,0 +1,476 @@
+//! A conversation's turns: user messages are stored first (pending), then answered in order
+//! by whichever worker holds the session's cluster lock, on any instance. An answer comes
+//! from the dialog engine (a pending HEAR, a tool, start.bas), else from the language
+//! model (streamed), else from the knowledge base, else a clear fallback; it is stored in
+//! one transaction with the user message marked answered, and only then delivered.
+//!
+//! Crash safety: the engine is asked with the message's number as idempotency key, so a
+//! turn retried after a crash (the message still pending) gets the answer the engine
+//! already gave instead of running twice.
+
+use crate::hub::Hub;
+use crate::metrics::ChatMetrics;
+use crate::store::{self, BotText, Message, Session};
+use botlib::protocol::{BotResponse, MessageType, ServerEvent, SourceItem, Suggestion};
+use botlib::{AppError, AppResult, BotId};
+use botstate::Db;
+use botstate::cache::Cache;
+use botstate::services::{
+    BotProfile, ChatChunk, ChatMessage, ChatRequest, DialogEngine, FreeText, LlmProvider, TurnInput,
+    TurnOutput, VectorStore,
+};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The answer when nothing could answer a message.
+pub const FALLBACK: &str = "Sorry, I can't answer that. Try one of the options, or ask a person.";
+
+/// The answer when a turn failed on our side.
+pub const SORRY: &str = "Sorry, something went wrong on my side. Please try again.";
+
+/// How long a worker may hold a session before another may take over.
+const SESSION_LOCK: Duration = Duration::from_secs(150);
+/// A streamed answer that sends nothing for this long is abandoned.
+const STREAM_IDLE: Duration = Duration::from_secs(30);
+/// A streamed answer may take this long in all.
+const STREAM_TOTAL: Duration = Duration::from_secs(180);
+/// Knowledge-base passages a fallback answer may quote.
+const KB_TOP_K: usize = 3;
+
+/// Everything a turn needs, shared by the sockets, the REST routes and the wake-up loop.
+pub struct Chat {
+    pub db: Db,
+    pub cache: Arc<dyn Cache>,
+    pub dialogs: Arc<dyn DialogEngine>,
+    pub llm: Arc<dyn LlmProvider>,
+    pub vectors: Arc<dyn VectorStore>,
+    pub hub: Arc<Hub>,
+    pub metrics: ChatMetrics,
+}
+
+/// A frame for a bot message.
+pub fn bot_frame(
+    s: &Session,
+    content: &str,
+    complete: bool,
+    suggestions: Vec<Suggestion>,
+    id: Option<i64>,
+) -> String {
+    serde_json::to_string(&BotResponse {
+        bot_id: s.bot_id.clone(),
+        user_id: s.user_id.clone(),
+        session_id: s.id.clone(),
+        channel: s.channel.clone(),
+        content: content.to_string(),
+        message_type: MessageType::BotResponse,
+        is_complete: complete,
+        suggestions,
+        context_name: None,
+        id,
+    })
+    .expect("json")
+}
+
+/// A typed event frame.
+pub fn event_frame(e: &ServerEvent) -> String {
+    serde_json::to_string(e).expect("json")
+}
+
+/// A reply before it is stored: its text, and whether its pieces were streamed already.
+struct Reply {
+    text: BotText,
+    streamed: bool,
+}
+
+impl Chat {
+    /// The profile of a loaded bot, by name.
+    pub fn bot(&self, name: &str) -> Option<BotProfile> {
+        let id = BotId::for_name(name);
+        self.dialogs.bots().into_iter().find(|b| b.id == id)
+    }
+
+    /// Answers everything pending in `session` (its start first), unless a worker on some
+    /// instance holds it already; that worker looks again after letting go, so nothing
+    /// stored is left unanswered.
+    pub async fn drain(self: Arc<Self>, session: String) {
+        loop {
+            let lock = match self
+                .cache
+                .try_lock(&format!("chat:{session}"), SESSION_LOCK)
+                .await
+            {
+                Ok(Some(l)) => l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, session, "chat: cannot lock the session");
+                    return;
+                }
+            };
+            let r = self.drain_locked(&session).await;
+            let _ = self.cache.unlock(&lock).await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, session, "chat: turn failed");
+                return;
+            }
+            // A message stored while we held the lock, after our last look: answer it.
+            let sid = session.clone();
+            match self.db.run(move |c| store::next_pending(c, &sid)).await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    async fn drain_locked(&self, session: &str) -> AppResult<()> {
+        let sid = session.to_string();
+        let Some(s) = self.db.run(move |c| store::session(c, &sid)).await? else {
+            return Ok(());
+        };
+        if !s.started {
+            self.start(&s).await?;
+        }
+        loop {
+            let sid = session.to_string();
+            let Some(m) = self.db.run(move |c| store::next_pending(c, &sid)).await? else {
+                return Ok(());
+            };
+            self.answer(&s, m).await?;
+        }
+    }
+
+    /// The conversation's start: start.bas (exactly once: the engine keeps it), or the
+    /// bot's welcome message when it has none.
+    async fn start(&self, s: &Session) -> AppResult<()> {
+        let Some(bot) = self.bot(&s.bot_name) else {
+            return Err(AppError::NotFound);
+        };
+        let replies = if bot.has_start {
+            let mut input = self.input(s, None)?;
+            input.input_id = Some("start".into());
+            match self.dialogs.run_turn(input).await {
+                Ok(out) => texts(out),
+                Err(e) => {
+                    self.count_error(s, &e);
+                    vec![plain(SORRY)]
+                }
+            }
+        } else {
+            bot.welcome.iter().map(|w| plain(w)).collect()
+        };
+        self.store_and_deliver(s, None, true, replies).await
+    }
+
+    fn input(&self, s: &Session, message: Option<String>) -> AppResult<TurnInput> {
+        let bad = |e: uuid::Error| AppError::internal(e);
+        let mut input = TurnInput::new(
+            s.bot_id.parse().map_err(bad)?,
+            s.id.parse().map_err(bad)?,
+            s.user_id.parse().map_err(bad)?,
+            message,
+        );
+        input.channel = s.channel.clone();
+        input.delegate_free_text = true;
+        Ok(input)
+    }
+
+    /// Answers one pending user message.
+    async fn answer(&self, s: &Session, m: Message) -> AppResult<()> {
+        let started = Instant::now();
+        self.hub
+            .send(&s.id, event_frame(&ServerEvent::Typing), None)
+            .await;
+        let mut input = self.input(s, None)?;
+        input.input_id = Some(m.seq.to_string());
+        match m.kind.as_str() {
+            "tool" => input.script = Some(m.content.clone()),
+            "continue" => {}
+            _ => input.message = Some(m.content.clone()),
+        }
+        let replies = match self.dialogs.run_turn(input).await {
+            Ok(TurnOutput {
+                free_text: Some(ft), ..
+            }) => self.free_text(s, &m, ft).await,
+            Ok(out) => texts(out),
+            Err(AppError::Conflict(msg)) | Err(AppError::BadRequest(msg)) => {
+                self.hub
+                    .send(&s.id, event_frame(&ServerEvent::Error { message: msg }), None)
+                    .await;
+                Vec::new()
+            }
+            Err(AppError::NotConfigured(_)) => {
+                // No dialog engine in this build: every message is free text.
+                let ft = FreeText {
+                    message: m.content.clone(),
+                    ..Default::default()
+                };
+                self.free_text(s, &m, ft).await
+            }
+            Err(e) => {
+                self.count_error(s, &e);
+                vec![plain(SORRY)]
+            }
+        };
+        self.store_and_deliver(s, Some(m.seq), false, replies).await?;
+        let label = ChatMetrics::bot(&s.bot_name);
+        self.metrics.turns.get_or_create(&label).inc();
+        self.metrics.latency.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn count_error(&self, s: &Session, e: &AppError) {
+        tracing::warn!(bot = %s.bot_name, session = %s.id, error = %e, "chat turn failed");
+        self.metrics
+            .errors
+            .get_or_create(&ChatMetrics::bot(&s.bot_name))
+            .inc();
+    }
+
+    /// Stores the replies (marking `answered` done) and delivers them.
+    async fn store_and_deliver(
+        &self,
+        s: &Session,
+        answered: Option<i64>,
+        start: bool,
+        replies: Vec<Reply>,
+    ) -> AppResult<()> {
+        let sid = s.id.clone();
+        let texts: Vec<BotText> = replies.iter().map(|r| r.text.clone()).collect();
+        let stored = self
+            .db
+            .run(move |c| store::finish_turn(c, &sid, answered, start, &texts))
+            .await?;
+        for (m, r) in stored.iter().zip(&replies) {
+            // A streamed answer's pieces were sent already: close it with its id.
+            let content = if r.streamed { "" } else { m.content.as_str() };
+            let frame = bot_frame(s, content, true, m.suggestion_list(), Some(m.seq));
+            self.hub.send(&s.id, frame, None).await;
+        }
+        Ok(())
+    }
+
+    /// A message no script waited for: the language model (streamed), else the knowledge
+    /// base, else the fallback.
+    async fn free_text(&self, s: &Session, m: &Message, ft: FreeText) -> Vec<Reply> {
+        let bot = self.bot(&s.bot_name);
+        let limit = bot.as_ref().map(|b| b.history_limit).unwrap_or(10) as i64;
+        let (sid, before) = (s.id.clone(), m.seq);
+        let history = self
+            .db
+            .run(move |c| store::recent(c, &sid, before, limit * 2))
+            .await
+            .unwrap_or_default();
+        let mut messages = Vec::new();
+        if !ft.system_prompt.trim().is_empty() {
+            messages.push(chat_message("system", &ft.system_prompt));
+        }
+        for h in history {
+            messages.push(chat_message(
+                if h.role == "user" { "user" } else { "assistant" },
+                &h.content,
+            ));
+        }
+        messages.push(chat_message("user", &ft.message));
+        let req = ChatRequest {
+            bot: s.bot_id.parse().ok(),
+            model: ft.model.clone(),
+            messages,
+            ..Default::default()
+        };
+        match self.llm.chat_stream(req).await {
+            Ok(stream) => return self.stream(s, stream, ft.suggestions).await,
+            Err(AppError::NotConfigured(_)) => {}
+            Err(e) => {
+                self.count_error(s, &e);
+                return vec![plain(SORRY)];
+            }
+        }
+        if let Some(r) = self.from_kb(s, &ft).await {
+            return vec![r];
+        }
+        self.metrics
+            .fallbacks
+            .get_or_create(&ChatMetrics::bot(&s.bot_name))
+            .inc();
+        vec![Reply {
+            text: BotText {
+                content: FALLBACK.into(),
+                suggestions: ft.suggestions,
+            },
+            streamed: false,
+        }]
+    }
+
+    /// Sends the model's answer piece by piece; a new message from the user cancels it
+    /// (the part already sent is what gets stored).
+    async fn stream(
+        &self,
+        s: &Session,
+        mut stream: futures_util::stream::BoxStream<'static, AppResult<ChatChunk>>,
+        suggestions: Vec<Suggestion>,
+    ) -> Vec<Reply> {
+        let cancel: CancellationToken = self.hub.begin_stream(&s.id);
+        let deadline = tokio::time::sleep(STREAM_TOTAL);
+        tokio::pin!(deadline);
+        let mut text = String::new();
+        let mut failed = false;
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(STREAM_IDLE, stream.next()) => n,
+                _ = cancel.cancelled() => break,
+                _ = &mut deadline => { failed = true; break }
+            };
+            match next {
+                Ok(Some(Ok(ChatChunk::Text(t)))) if !t.is_empty() => {
+                    self.hub
+                        .send(&s.id, bot_frame(s, &t, false, vec![], None), None)
+                        .await;
+                    text.push_str(&t);
+                }
+                Ok(Some(Ok(ChatChunk::Done(_)))) | Ok(None) => break,
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => {
+                    self.count_error(s, &e);
+                    failed = true;
+                    break;
+                }
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        self.hub.end_stream(&s.id);
+        if failed && text.is_empty() {
+            self.metrics
+                .errors
+                .get_or_create(&ChatMetrics::bot(&s.bot_name))
+                .inc();
+            return vec![plain(SORRY)];
+        }
+        vec![Reply {
+            text: BotText {
+                content: text,
+                suggestions,
+            },
+            streamed: true,
+        }]
+    }
+
+    /// The best passages of the bot's knowledge base for the message, when the bot has one
+    /// and embeddings are available; the sources go out as a `sources` event.
+    async fn from_kb(&self, s: &Session, ft: &FreeText) -> Option<Reply> {
+        let bot: BotId = s.bot_id.parse().ok()?;
+        let vector = self
+            .llm
+            .embed(Some(bot), vec![ft.message.clone()])
+            .await
+            .ok()?
+            .into_iter()
+            .next()?;
+        let hits = self
+            .vectors
+            .search(&format!("kb_{}", bot.as_uuid().simple()), vector, KB_TOP_K, None)
+            .await
+            .ok()?;
+        let best = hits.first()?;
+        let text = |h: &botstate::services::VectorHit| {
+            h.payload
+                .get("text")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let items: Vec<SourceItem> = hits
+            .iter()
+            .map(|h| SourceItem {
+                source: h
+                    .payload
+                    .get("document")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                location: h
+                    .payload
+                    .get("location")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_string),
+                score: h.score,
+                text: Some(text(h)),
+            })
+            .collect();
+        self.hub
+            .send(&s.id, event_frame(&ServerEvent::Sources { items }), None)
+            .await;
+        Some(Reply {
+            text: BotText {
+                content: text(best),
+                suggestions: ft.suggestions.clone(),
+            },
+            streamed: false,
+        })
+    }
+
+    /// Resumes conversations whose WAIT is over, stores and delivers what they said. Runs
+    /// on every instance; the engine resumes each conversation on exactly one.
+    pub async fn wake_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            let woken = match self.dialogs.wake_due().await {
+                Ok(w) => w,
+                Err(AppError::NotConfigured(_)) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chat: waking conversations failed");
+                    continue;
+                }
+            };
+            for w in woken {
+                let sid = w.session.to_string();
+                let Ok(Some(s)) = self.db.run(move |c| store::session(c, &sid)).await else {
+                    continue;
+                };
+                let replies = texts(w.output);
+                if let Err(e) = self.store_and_deliver(&s, None, false, replies).await {
+                    tracing::warn!(error = %e, session = %s.id, "chat: storing a woken turn failed");
+                }
+            }
+        }
+    }
+}
+
+fn chat_message(role: &str, content: &str) -> ChatMessage {
+    ChatMessage {
+        role: role.into(),
+        content: content.into(),
+        tool_call_id: None,
+    }
+}
+
+fn plain(content: &str) -> Reply {
+    Reply {
+        text: BotText {
+            content: content.into(),
+            suggestions: vec![],
+        },
+        streamed: false,
+    }
+}
+
+fn texts(out: TurnOutput) -> Vec<Reply> {
+    out.messages
+        .into_iter()
+        .map(|m| Reply {
+            text: BotText {
+                content: m.content,
+                suggestions: m.suggestions,
+            },
+            streamed: false,
+        })
+        .collect()
+}
