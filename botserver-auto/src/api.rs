@@ -1,6 +1,7 @@
 //! HTTP routes of the BASIC engine: run a dialog turn, list and call a bot's tools, fire a
-//! bot's webhooks, and see each bot's compile errors. The chat domain (WebSocket, sessions)
-//! builds on the same [`Dialogs`] engine.
+//! bot's webhooks, and see each bot's compile errors; the package admin routes (upload,
+//! export, reload, delete, errors) are in [`crate::admin`]. The chat domain (WebSocket,
+//! sessions) builds on the same [`Dialogs`] engine.
 
 use crate::dialog::Dialogs;
 use crate::runtime::SessionInfo;
@@ -26,6 +27,7 @@ pub fn routes(dialogs: Arc<Dialogs>) -> Routes {
         .get("/api/bots/{bot}/tools", user, list_tools)
         .post("/api/bots/{bot}/tools/{tool}", user, call_tool)
         .post("/api/bots/{bot}/webhooks/{name}", Access::Public, webhook)
+        .merge(crate::admin::routes())
         .with_state(dialogs)
 }
 
@@ -194,7 +196,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .response("200", ResponseBuilder::new().description("OK"))
             .build()
     };
-    let paths = PathsBuilder::new()
+    let mut paths = PathsBuilder::new()
         .path(
             "/api/bots",
             PathItem::new(
@@ -228,5 +230,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             ),
         )
         .build();
+    paths.merge(crate::admin::openapi_paths());
     utoipa::openapi::OpenApiBuilder::new().paths(paths).build()
 }

@@ -9,6 +9,7 @@
 //! `/api/bots…` routes (`api`). It reaches other domains only through botstate's traits
 //! and never lets a script touch the server's files, environment or another bot's data.
 
+pub mod admin;
 pub mod api;
 pub mod ast;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! Robustness of the lexer: generated and mutated inputs never panic, and every failure
 //! is an error located inside the input.
 
+mod admin;
 mod data;
 mod dialogs;
 mod examples;

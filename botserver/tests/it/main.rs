@@ -5,5 +5,6 @@ mod bots_api;
 mod cli;
 mod durability;
 mod migrations;
+mod packages_api;
 mod process;
 mod server;
