@@ -48,6 +48,10 @@ impl Authenticator for AuthService {
     async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
         self.principal(bearer).await
     }
+
+    async fn visitor(&self, user_id: &str, session_id: &str) -> AppResult<Principal> {
+        self.visitor_principal(user_id, session_id).await
+    }
 }
 
 fn install(state: &mut AppState) -> InstallFuture<'_> {

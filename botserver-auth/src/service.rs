@@ -711,6 +711,38 @@ impl AuthService {
         principal_of(&user, Credential::Session { session: session.id }, None)
     }
 
+    /// The anonymous visitor owning the live session `session_id`, if `user_id` is that
+    /// visitor (see `Authenticator::visitor`).
+    pub async fn visitor_principal(&self, user_id: &str, session_id: &str) -> AppResult<Principal> {
+        let (uid, sid) = (path_id(user_id), path_id(session_id));
+        let (Ok(uid), Ok(sid)) = (uid, sid) else {
+            return Err(AppError::Unauthorized);
+        };
+        let found = self
+            .db
+            .run(move |c| {
+                let session = repo::get_session(c, &sid)?;
+                let user = repo::user_by_id(c, &uid).map(Some).or_else(|e| match e {
+                    DbErr::Diesel(diesel::result::Error::NotFound) => Ok(None),
+                    other => Err(other),
+                })?;
+                Ok::<_, DbErr>((session, user))
+            })
+            .await?;
+        let (Some(session), Some(user)) = found else {
+            return Err(AppError::Unauthorized);
+        };
+        let live = session.revoked_at.is_none()
+            && session.expires_at > now()
+            && session.user_id == user.id
+            && user.anonymous
+            && !user.disabled;
+        if !live {
+            return Err(AppError::Unauthorized);
+        }
+        principal_of(&user, Credential::Session { session: session.id }, None)
+    }
+
     async fn key_principal(&self, key: &str) -> AppResult<Principal> {
         let hash = hash_secret(key);
         let found = self

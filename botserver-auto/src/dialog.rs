@@ -108,6 +108,9 @@ impl ScriptSource for Pinned {
         let Some((name, hash)) = crate::package::resolve(self.versions.iter(), file) else {
             return Err(format!("no script {file} in this bot"));
         };
+        if let Some(p) = runtime::cached_program(hash).filter(|p| p.compiled.file == *name) {
+            return Ok(p);
+        }
         let mut conn = self.db.get().map_err(|e| e.to_string())?;
         let src: String = ds::table
             .filter(ds::hash.eq(hash))
@@ -482,30 +485,28 @@ impl Dialogs {
         row.updated_at = now_ms();
         let db = self.services.db.clone();
         let output = memo.map(|m| (m, serde_json::to_string(&out).expect("json")));
+        // One transaction (on SQLite, part of a group commit with other writes).
         let n = db
-            .run(move |c| {
-                c.transaction(|c| {
-                    let n = diesel::update(
-                        dss::table
-                            .filter(dss::session_id.eq(row.session_id.clone()))
-                            .filter(dss::turns.eq(fence)),
-                    )
-                    .set(&row)
-                    .execute(c)?;
-                    if let (1, Some((input, output))) = (n, output) {
-                        diesel::delete(dr::table.find(&row.session_id)).execute(c)?;
-                        diesel::insert_into(dr::table)
-                            .values((
-                                dr::session_id.eq(&row.session_id),
-                                dr::input_id.eq(input),
-                                dr::output.eq(output),
-                                dr::updated_at.eq(row.updated_at),
-                            ))
-                            .execute(c)?;
-                    }
-                    Ok::<_, diesel::result::Error>(n)
-                })
-                .map_err(DbErr::from)
+            .write(move |c| {
+                let n = diesel::update(
+                    dss::table
+                        .filter(dss::session_id.eq(row.session_id.clone()))
+                        .filter(dss::turns.eq(fence)),
+                )
+                .set(&row)
+                .execute(c)?;
+                if let (1, Some((input, output))) = (n, output) {
+                    diesel::delete(dr::table.find(&row.session_id)).execute(c)?;
+                    diesel::insert_into(dr::table)
+                        .values((
+                            dr::session_id.eq(&row.session_id),
+                            dr::input_id.eq(input),
+                            dr::output.eq(output),
+                            dr::updated_at.eq(row.updated_at),
+                        ))
+                        .execute(c)?;
+                }
+                Ok::<_, DbErr>(n)
             })
             .await?;
         if n == 0 {

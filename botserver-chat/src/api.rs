@@ -1,4 +1,4 @@
-//! The chat's HTTP side: `/api/auth` (ids for a socket), sessions and their history,
+//! The chat's HTTP side: `/api/chat/session` (ids for a socket), sessions and their history,
 //! the public bot list, the socket routes, and the web chat page (embedded files).
 //!
 //! Routes are public at the router; each handler finds the caller (account token or
@@ -47,7 +47,7 @@ pub fn routes(app: ChatApp) -> Routes {
         .get("/assets/chat.css", public, chat_css)
         .get("/api/chat/bots", public, list_bots)
         .get("/api/chat/bots/{bot}", public, get_bot)
-        .get("/api/auth", public, auth)
+        .get("/api/chat/session", public, open_session)
         .get("/ws", public, crate::socket::ws_root)
         .get("/ws/{bot}", public, crate::socket::ws_bot)
         .get("/api/sessions", public, list_sessions)
@@ -127,7 +127,7 @@ pub async fn get_bot(State(app): State<ChatApp>, Path(bot): Path<String>) -> Api
     Ok(Json(public(app.chat.bot(&bot).ok_or(AppError::NotFound)?)))
 }
 
-/// Query of `/api/auth`.
+/// Query of `/api/chat/session`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuthQuery {
     /// The bot to talk to.
@@ -138,17 +138,26 @@ pub struct AuthQuery {
     pub session_id: Option<String>,
 }
 
-/// The ids a client opens its socket with: a new session, or the one given when the
-/// caller owns it (`status`: `new` or `resumed`).
-#[utoipa::path(get, path = "/api/auth", tag = "chat", params(AuthQuery),
+/// The ids a client opens its socket with (the shape of `GET /api/auth`): a new session,
+/// or the one given when the caller owns it (`status`: `new` or `resumed`). Without a
+/// token the caller is a visitor, and the `user_id` returned is the visitor's credential.
+#[utoipa::path(get, path = "/api/chat/session", tag = "chat", params(AuthQuery),
     responses((status = 200, body = Object), (status = 400), (status = 401)))]
-pub async fn auth(
+pub async fn open_session(
     State(app): State<ChatApp>,
     method: Method,
     headers: HeaderMap,
     Query(q): Query<AuthQuery>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let who = identity::identify(&app, &headers, &method, None, q.user_id.as_deref()).await?;
+    let who = identity::identify(
+        &app,
+        &headers,
+        &method,
+        None,
+        q.user_id.as_deref(),
+        q.session_id.as_deref(),
+    )
+    .await?;
     if let Some(id) = q.session_id.as_deref().filter(|s| !s.is_empty()) {
         match identity::owned_session(&app, &who, id).await {
             Ok(s) if s.bot_name.eq_ignore_ascii_case(&q.bot_name) => {
@@ -187,8 +196,9 @@ async fn caller(
     method: &Method,
     headers: &HeaderMap,
     user_id: Option<&str>,
+    session_id: Option<&str>,
 ) -> ApiResult<Who> {
-    identity::identify(app, headers, method, None, user_id)
+    identity::identify(app, headers, method, None, user_id, session_id)
         .await?
         .ok_or_else(|| AppError::Unauthorized.into())
 }
@@ -202,7 +212,7 @@ pub async fn list_sessions(
     headers: HeaderMap,
     Query(q): Query<Visitor>,
 ) -> ApiResult<Json<Vec<Session>>> {
-    let who = caller(&app, &method, &headers, q.user_id.as_deref()).await?;
+    let who = caller(&app, &method, &headers, q.user_id.as_deref(), None).await?;
     let (user, anonymous) = match who {
         Who::Account(u) => (u, false),
         Who::Visitor(u) => (u, true),
@@ -225,7 +235,7 @@ pub async fn get_session(
     Path(id): Path<String>,
     Query(q): Query<Visitor>,
 ) -> ApiResult<Json<Session>> {
-    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref()).await?);
+    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref(), Some(&id)).await?);
     Ok(Json(identity::owned_session(&app, &who, &id).await?))
 }
 
@@ -239,7 +249,7 @@ pub async fn delete_session(
     Path(id): Path<String>,
     Query(q): Query<Visitor>,
 ) -> ApiResult<StatusCode> {
-    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref()).await?);
+    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref(), Some(&id)).await?);
     let s = identity::owned_session(&app, &who, &id).await?;
     if let Ok(sid) = s.id.parse() {
         match app.chat.dialogs.forget(sid).await {
@@ -248,7 +258,7 @@ pub async fn delete_session(
         }
     }
     let sid = s.id.clone();
-    app.chat.db.run(move |c| store::delete_session(c, &sid)).await?;
+    app.chat.db.write(move |c| store::delete_session(c, &sid)).await?;
     app.chat.hub.cancel_stream(&s.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -281,7 +291,7 @@ pub async fn messages(
     Path(id): Path<String>,
     Query(q): Query<After>,
 ) -> ApiResult<Json<History>> {
-    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref()).await?);
+    let who = Some(caller(&app, &method, &headers, q.user_id.as_deref(), Some(&id)).await?);
     let s = identity::owned_session(&app, &who, &id).await?;
     let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let after = q.after.max(0);
@@ -299,7 +309,7 @@ pub async fn messages(
     paths(
         list_bots,
         get_bot,
-        auth,
+        open_session,
         list_sessions,
         get_session,
         delete_session,

@@ -1,8 +1,13 @@
-//! Who is chatting. A caller with a token (bearer, API key, or `access_token` on a socket
-//! upgrade) is that account. A caller without one is a visitor: the server issues a random
-//! visitor id with the visitor's first session, and presenting that id is the visitor's
-//! credential (the General Bots clients only know ids). An account's id is never accepted
-//! as a visitor id, so knowing someone's account id gives nothing.
+//! Who is chatting, in this order:
+//! 1. a token (bearer, API key, or `access_token` on a socket upgrade): that account;
+//! 2. the `user_id` and `session_id` that the auth domain's `GET /api/auth` gave an
+//!    anonymous visitor (General Bots clients know only those), checked by the
+//!    authenticator: that visitor's account;
+//! 3. a visitor id the chat issued itself (`GET /api/chat/session` without a token):
+//!    presenting it is the visitor's credential.
+//!
+//! An account's id is never accepted as a chat visitor id, so knowing someone's user id
+//! gives nothing.
 
 use crate::api::ChatApp;
 use crate::store::{self, Session, now_ms};
@@ -27,14 +32,15 @@ impl Who {
     }
 }
 
-/// The caller of a request: the account its token names, else the visitor whose id it
-/// gives (`user_id`), else nobody (`None`). A token that is not valid is refused (401).
+/// The caller of a request (see the module's rules), or nobody (`None`). A token that is
+/// not valid is refused (401). `session_id` is the session the request is about.
 pub async fn identify(
     app: &ChatApp,
     headers: &HeaderMap,
     method: &Method,
     query: Option<&str>,
     user_id: Option<&str>,
+    session_id: Option<&str>,
 ) -> AppResult<Option<Who>> {
     if let Some(token) = presented_token(headers, method, query) {
         let p = app.state.auth.authenticate(token).await.map_err(|e| match e {
@@ -46,6 +52,13 @@ pub async fn identify(
     let Some(u) = user_id.filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
+    if let Some(sid) = session_id.filter(|s| !s.is_empty()) {
+        match app.state.auth.visitor(u, sid).await {
+            Ok(p) => return Ok(Some(Who::Account(p.user.to_string()))),
+            Err(AppError::Unauthorized | AppError::NotConfigured(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     // Only ids in the visitor shape are looked up: bounded input, one index probe.
     if uuid::Uuid::parse_str(u).is_err() {
         return Ok(None);
@@ -66,18 +79,33 @@ pub fn owns(who: &Option<Who>, s: &Session) -> bool {
 
 /// Session `id` if `who` owns it; 404 otherwise (another's session does not exist for you).
 pub async fn owned_session(app: &ChatApp, who: &Option<Who>, id: &str) -> AppResult<Session> {
-    let sid = id.to_string();
-    let s = app.chat.db.run(move |c| store::session(c, &sid)).await?;
-    match s {
+    match find_session(app, id).await? {
         Some(s) if owns(who, &s) => Ok(s),
         Some(_) if who.is_none() => Err(AppError::Unauthorized),
         _ => Err(AppError::NotFound),
     }
 }
 
+/// Session `id`, whoever owns it.
+pub async fn find_session(app: &ChatApp, id: &str) -> AppResult<Option<Session>> {
+    let sid = id.to_string();
+    app.chat.db.run(move |c| store::session(c, &sid)).await
+}
+
 /// A new session of bot `bot` for `who` (a new visitor when nobody). Returns it and the
 /// caller it belongs to.
 pub async fn new_session(app: &ChatApp, bot: &str, who: Option<Who>) -> AppResult<(Session, Who)> {
+    new_session_with_id(app, bot, who, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// Like [`new_session`], under a given id (the auth session id a General Bots client
+/// opens its socket with).
+pub async fn new_session_with_id(
+    app: &ChatApp,
+    bot: &str,
+    who: Option<Who>,
+    id: String,
+) -> AppResult<(Session, Who)> {
     let profile = app
         .chat
         .bot(bot)
@@ -85,7 +113,7 @@ pub async fn new_session(app: &ChatApp, bot: &str, who: Option<Who>) -> AppResul
     let who = who.unwrap_or_else(|| Who::Visitor(uuid::Uuid::new_v4().to_string()));
     let now = now_ms();
     let s = Session {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         bot_id: profile.id.to_string(),
         bot_name: profile.name,
         user_id: who.id().to_string(),
@@ -96,6 +124,6 @@ pub async fn new_session(app: &ChatApp, bot: &str, who: Option<Who>) -> AppResul
         updated_at: now,
     };
     let row = s.clone();
-    app.chat.db.run(move |c| store::create_session(c, &row)).await?;
+    app.chat.db.write(move |c| store::create_session(c, &row)).await?;
     Ok((s, who))
 }

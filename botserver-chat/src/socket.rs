@@ -3,7 +3,7 @@
 //! socket reading (and a new message can cancel an answer still streaming).
 
 use crate::api::ChatApp;
-use crate::identity;
+use crate::identity::{self, Who};
 use crate::store::{self, Session, Stored};
 use crate::turns::event_frame;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -76,8 +76,28 @@ async fn upgrade(
     bot: Option<String>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let who = identity::identify(&app, &headers, &method, uri.query(), q.user_id.as_deref()).await?;
+    let who = identity::identify(
+        &app,
+        &headers,
+        &method,
+        uri.query(),
+        q.user_id.as_deref(),
+        q.session_id.as_deref(),
+    )
+    .await?;
     let session = match &q.session_id {
+        // A session id the chat has not seen, from an authenticated caller (the auth
+        // session of a General Bots client): the conversation starts under that id.
+        Some(id)
+            if matches!(who, Some(Who::Account(_)))
+                && uuid::Uuid::parse_str(id).is_ok()
+                && identity::find_session(&app, id).await?.is_none() =>
+        {
+            let name = bot.ok_or_else(|| AppError::BadRequest("bot_name is required".into()))?;
+            identity::new_session_with_id(&app, &name, who, id.clone())
+                .await?
+                .0
+        }
         Some(id) => {
             let s = identity::owned_session(&app, &who, id).await?;
             if bot
@@ -281,7 +301,7 @@ async fn on_text(
     let stored = app
         .chat
         .db
-        .run(move |c| store::add_user_message(c, &sid, &kind_owned, &content, client_id.as_deref()))
+        .write(move |c| store::add_user_message(c, &sid, &kind_owned, &content, client_id.as_deref()))
         .await;
     match stored {
         Ok(Some(Stored::New(seq))) => {

@@ -1,9 +1,10 @@
 //! Sessions and the message log in the database: everything about a conversation that must
 //! survive the process (the dialog's own state is the engine's, behind `DialogEngine`).
 //!
-//! Every write transaction starts by touching its session row, so writes to one session
-//! are serialized (a row lock on PostgreSQL, the write lock on SQLite, taken before any
-//! read) and message numbers are assigned without races.
+//! The writing functions must run inside `Db::write` (one transaction each, group-committed
+//! on SQLite). Each starts by touching its session row, so writes to one session are
+//! serialized (a row lock on PostgreSQL; SQLite has one writer) and message numbers are
+//! assigned without races.
 
 use botlib::protocol::Suggestion;
 use botstate::{AnyConnection, DbErr};
@@ -144,24 +145,21 @@ pub fn is_visitor(c: &mut AnyConnection, user: &str) -> Result<bool, DbErr> {
 
 /// Deletes a session and its messages.
 pub fn delete_session(c: &mut AnyConnection, id: &str) -> Result<bool, DbErr> {
-    c.transaction(|c| {
-        let n = diesel::delete(cs::table.find(id)).execute(c)?;
-        diesel::delete(cm::table.filter(cm::session_id.eq(id))).execute(c)?;
-        Ok::<_, diesel::result::Error>(n > 0)
-    })
-    .map_err(DbErr::from)
+    let n = diesel::delete(cs::table.find(id)).execute(c)?;
+    diesel::delete(cm::table.filter(cm::session_id.eq(id))).execute(c)?;
+    Ok(n > 0)
 }
 
 /// Touches the session row first: the write lock (SQLite) or row lock (PostgreSQL) that
 /// serializes this session's writes. `false` when the session is gone.
-fn touch(c: &mut AnyConnection, session: &str, now: i64) -> QueryResult<bool> {
+fn touch(c: &mut AnyConnection, session: &str, now: i64) -> Result<bool, DbErr> {
     Ok(diesel::update(cs::table.find(session))
         .set(cs::updated_at.eq(now))
         .execute(c)?
         == 1)
 }
 
-fn next_seq(c: &mut AnyConnection, session: &str) -> QueryResult<i64> {
+fn next_seq(c: &mut AnyConnection, session: &str) -> Result<i64, DbErr> {
     let max: Option<i64> = cm::table
         .filter(cm::session_id.eq(session))
         .select(diesel::dsl::max(cm::seq))
@@ -187,7 +185,7 @@ pub fn add_user_message(
     client_id: Option<&str>,
 ) -> Result<Option<Stored>, DbErr> {
     let now = now_ms();
-    c.transaction(|c| {
+    {
         if !touch(c, session, now)? {
             return Ok(None);
         }
@@ -216,9 +214,8 @@ pub fn add_user_message(
                 cm::created_at.eq(now),
             ))
             .execute(c)?;
-        Ok::<_, diesel::result::Error>(Some(Stored::New(seq)))
-    })
-    .map_err(DbErr::from)
+        Ok(Some(Stored::New(seq)))
+    }
 }
 
 /// The oldest user message still waiting for its answer.
@@ -250,7 +247,7 @@ pub fn finish_turn(
     replies: &[BotText],
 ) -> Result<Vec<Message>, DbErr> {
     let now = now_ms();
-    c.transaction(|c| {
+    {
         if !touch(c, session, now)? {
             return Ok(Vec::new());
         }
@@ -294,9 +291,8 @@ pub fn finish_turn(
             out.push(m);
             seq += 1;
         }
-        Ok::<_, diesel::result::Error>(out)
-    })
-    .map_err(DbErr::from)
+        Ok(out)
+    }
 }
 
 /// Messages after number `after`, oldest first.

@@ -125,19 +125,21 @@ impl Chat {
 
     async fn drain_locked(&self, session: &str) -> AppResult<()> {
         let sid = session.to_string();
-        let Some(s) = self.db.run(move |c| store::session(c, &sid)).await? else {
+        let (s, mut pending) = self
+            .db
+            .run(move |c| Ok((store::session(c, &sid)?, store::next_pending(c, &sid)?)))
+            .await?;
+        let Some(s) = s else {
             return Ok(());
         };
         if !s.started {
             self.start(&s).await?;
         }
-        loop {
-            let sid = session.to_string();
-            let Some(m) = self.db.run(move |c| store::next_pending(c, &sid)).await? else {
-                return Ok(());
-            };
+        // One message per hold of the lock: `drain` looks for the next after letting go.
+        if let Some(m) = pending.take() {
             self.answer(&s, m).await?;
         }
+        Ok(())
     }
 
     /// The conversation's start: start.bas (exactly once: the engine keeps it), or the
@@ -239,7 +241,7 @@ impl Chat {
         let texts: Vec<BotText> = replies.iter().map(|r| r.text.clone()).collect();
         let stored = self
             .db
-            .run(move |c| store::finish_turn(c, &sid, answered, start, &texts))
+            .write(move |c| store::finish_turn(c, &sid, answered, start, &texts))
             .await?;
         for (m, r) in stored.iter().zip(&replies) {
             // A streamed answer's pieces were sent already: close it with its id.

@@ -78,8 +78,10 @@ pub async fn serve(state: Arc<AppState>, app: Router, bound: Bound) -> Result<()
     let make = app.into_make_service_with_connect_info::<ClientAddr>();
     let stop = state.shutdown.clone();
     let server = match bound {
+        // Small frames (chat messages, streamed pieces) must not wait for the peer's
+        // delayed ACK (Nagle's algorithm would hold the second of two quick writes ~40 ms).
         Bound::Plain(l) => tokio::spawn(
-            axum::serve(l, make)
+            axum::serve(crate::tls::PlainListener(l), make)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .into_future(),
         ),

@@ -71,6 +71,8 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
+                // Small frames (chat messages) must not wait for the peer's delayed ACK.
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -114,6 +116,32 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
 
 impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
     fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The plain listener: every accepted connection gets `TCP_NODELAY`, so small frames
+/// (chat messages, streamed pieces) never wait for the peer's delayed ACK (Nagle's
+/// algorithm holds the second of two quick writes for ~40 ms).
+pub struct PlainListener(pub TcpListener);
+
+impl Listener for PlainListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = Listener::accept(&mut self.0).await;
+        let _ = io.set_nodelay(true);
+        (io, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Listener::local_addr(&self.0)
+    }
+}
+
+impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
         ClientAddr(*stream.remote_addr())
     }
 }

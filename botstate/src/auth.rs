@@ -175,6 +175,14 @@ pub trait Authenticator: Send + Sync {
     /// Checks a bearer token (access token or API key). Fails with 401 when it is not
     /// valid for any reason; the reason is never told to the caller.
     async fn authenticate(&self, bearer: &str) -> AppResult<Principal>;
+
+    /// Checks a chat visitor's ids, for clients that know only the `user_id` and
+    /// `session_id` `GET /api/auth` gave them (General Bots web clients): the session must
+    /// be live and belong to that user, and the user must be an anonymous visitor, never
+    /// an account with a password. 401 otherwise.
+    async fn visitor(&self, _user_id: &str, _session_id: &str) -> AppResult<Principal> {
+        Err(AppError::Unauthorized)
+    }
 }
 
 #[async_trait]

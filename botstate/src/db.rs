@@ -12,6 +12,7 @@ use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::MigrationHarness;
 pub use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A connection to whichever backend the configuration selected.
@@ -112,7 +113,8 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
         if let AnyConnection::Sqlite(c) = conn {
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                 PRAGMA mmap_size = 268435456;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -159,7 +161,17 @@ pub type PooledConn = PooledConnection<Manager>;
 pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
+    target: DatabaseTarget,
+    /// SQLite only: the group-commit writer, started by the first [`Db::write`].
+    writer: Arc<OnceLock<std::sync::mpsc::Sender<WriteJob>>>,
 }
+
+/// A write run by the SQLite writer: it runs inside the batch's transaction (in its own
+/// savepoint) and returns what to do once the batch's commit is known.
+type WriteJob = Box<dyn FnOnce(&mut AnyConnection) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+
+/// Writes one batch may hold before it commits.
+const MAX_BATCH: usize = 256;
 
 impl Db {
     /// Opens a pool. Fails (with a message naming the database) when no connection can be
@@ -200,7 +212,12 @@ impl Db {
             .error_handler(Box::new(LogErrors))
             .build(manager)
             .map_err(|e| format!("database {} unreachable: {e}", crate::config::redact_url(&url)))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            target: target.clone(),
+            writer: Arc::new(OnceLock::new()),
+        })
     }
 
     /// The backend in use.
@@ -223,6 +240,72 @@ impl Db {
         })
         .await
         .map_err(AppError::internal)?
+    }
+
+    /// Runs a write transaction. On PostgreSQL it is a plain transaction on the pool. On
+    /// SQLite, which has one writer at a time, every write of the process goes to one
+    /// writer thread that runs those waiting together in one transaction, each in its own
+    /// savepoint (group commit): no lock contention between writers, one commit for many
+    /// writes. Either way `f`'s writes are atomic, and the result is returned only once
+    /// they are committed. A failing `f` rolls back its own writes only.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbErr> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Postgres {
+            return self
+                .run(move |c| {
+                    let mut out = None;
+                    let r = c.transaction(|c| match f(c) {
+                        Ok(v) => {
+                            out = Some(Ok(v));
+                            Ok(())
+                        }
+                        Err(e) => {
+                            out = Some(Err(e));
+                            Err(diesel::result::Error::RollbackTransaction)
+                        }
+                    });
+                    match (out, r) {
+                        (Some(Err(e)), _) => Err(e),
+                        (_, Err(e)) => Err(DbErr::from(e)),
+                        (Some(Ok(v)), Ok(())) => Ok(v),
+                        (None, Ok(())) => unreachable!("the closure ran"),
+                    }
+                })
+                .await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<AppResult<T>>();
+        let job: WriteJob = Box::new(move |c: &mut AnyConnection| {
+            let mut out = None;
+            // A savepoint: a failure undoes this write only.
+            let r = c.transaction(|c| match f(c) {
+                Ok(v) => {
+                    out = Some(v);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            });
+            let r: Result<T, DbErr> = match (r, out) {
+                (Ok(()), Some(v)) => Ok(v),
+                (Err(e), _) => Err(e),
+                (Ok(()), None) => unreachable!("the closure ran"),
+            };
+            Box::new(move |commit: Result<(), String>| {
+                let result = match (commit, r) {
+                    (Ok(()), r) => r.map_err(AppError::from),
+                    (Err(e), _) => Err(AppError::Unavailable(format!("database: commit failed: {e}"))),
+                };
+                let _ = tx.send(result);
+            })
+        });
+        self.writer
+            .get_or_init(|| spawn_writer(self.target.clone()))
+            .send(job)
+            .map_err(|_| AppError::Unavailable("database: the writer stopped".into()))?;
+        rx.await
+            .map_err(|_| AppError::Unavailable("database: the writer stopped".into()))?
     }
 
     /// Checks the database answers within `timeout`.
@@ -253,6 +336,64 @@ impl Db {
             .get()
             .map_err(|e| AppError::Unavailable(format!("database: {e}")))
     }
+}
+
+/// Starts the SQLite writer thread on its own connection; it ends when every `Db` clone
+/// (and so the sender) is gone.
+fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
+    let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            let manager = Manager { target };
+            let mut conn = None;
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => batch.push(j),
+                        Err(_) => break,
+                    }
+                }
+                if conn.is_none() {
+                    conn = manager
+                        .connect()
+                        .and_then(|mut c| ConnectionSetup.on_acquire(&mut c).map(|_| c))
+                        .map_err(|e| tracing::error!(error = %e, "sqlite writer: cannot connect"))
+                        .ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    for job in batch {
+                        // Nothing ran: report the failure without running the write.
+                        drop(job);
+                    }
+                    continue;
+                };
+                let mut done: Vec<Box<dyn FnOnce(Result<(), String>) + Send>> =
+                    Vec::with_capacity(batch.len());
+                let r = c.transaction(|c| {
+                    for job in batch {
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(c))) {
+                            Ok(d) => done.push(d),
+                            Err(_) => {
+                                tracing::error!("sqlite writer: a write panicked; its caller gets an error")
+                            }
+                        }
+                    }
+                    Ok::<_, diesel::result::Error>(())
+                });
+                let commit = r.map_err(|e| e.to_string());
+                if commit.is_err() {
+                    // A broken connection is replaced for the next batch.
+                    conn = None;
+                }
+                for d in done {
+                    d(commit.clone());
+                }
+            }
+        })
+        .expect("the sqlite writer thread starts");
+    tx
 }
 
 /// libpq's messages span lines; configuration errors must fit on one.

@@ -178,6 +178,12 @@ pub fn program(file: &str, src: &str) -> Result<Arc<Program>, CompileError> {
     Ok(p)
 }
 
+/// A compiled program already in the cache, by its content hash (what conversations pin):
+/// resuming a conversation then needs neither its source nor a hash of it.
+pub fn cached_program(hash: &str) -> Option<Arc<Program>> {
+    cache().lock().expect("program cache").get(hash).cloned()
+}
+
 /// Compiles without the cache (benchmarks; everything else wants [`program`]).
 pub fn compile_uncached(file: &str, src: &str) -> Result<Program, CompileError> {
     let hash = content_hash(&format!("{file}\n{src}"));
@@ -584,8 +590,18 @@ const SCRIPT_STACK_BYTES: usize = 512 << 20;
 /// Scripts running at once in this process (each on its own thread).
 const MAX_SCRIPT_THREADS: usize = 64;
 
-/// Runs `f` (a script run) on a thread of its own with a large stack, at most
+/// A script thread kept after its run waits this long for the next one, then ends.
+const SCRIPT_THREAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+type ScriptJob = Box<dyn FnOnce() + Send>;
+
+/// Script threads waiting for work (each one's job queue).
+static IDLE_SCRIPT_THREADS: std::sync::Mutex<Vec<std::sync::mpsc::Sender<ScriptJob>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Runs `f` (a script run) on a script thread (a large stack), at most
 /// [`MAX_SCRIPT_THREADS`] at once; the async caller waits without blocking its worker.
+/// Threads are reused: starting one (and unmapping its stack) costs more than a turn.
 pub async fn on_script_thread<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
@@ -593,11 +609,37 @@ pub async fn on_script_thread<T: Send + 'static>(
     let slots = SLOTS.get_or_init(|| tokio::sync::Semaphore::new(MAX_SCRIPT_THREADS));
     let _permit = slots.acquire().await.map_err(|e| e.to_string())?;
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut job: ScriptJob = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    // An idle thread, if one is still there (it may have just timed out: try the next).
+    loop {
+        let idle = IDLE_SCRIPT_THREADS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let Some(worker) = idle else { break };
+        match worker.send(job) {
+            Ok(()) => return rx.await.map_err(|_| "the script thread died".to_string()),
+            Err(std::sync::mpsc::SendError(j)) => job = j,
+        }
+    }
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ScriptJob>();
     std::thread::Builder::new()
         .name("bas-script".into())
         .stack_size(SCRIPT_STACK_BYTES)
         .spawn(move || {
-            let _ = tx.send(f());
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                // A panicking script loses its own run (its caller gets an error), not
+                // the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                IDLE_SCRIPT_THREADS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(jobs_tx.clone());
+                next = jobs_rx.recv_timeout(SCRIPT_THREAD_IDLE).ok();
+            }
         })
         .map_err(|e| format!("cannot start a script thread: {e}"))?;
     rx.await.map_err(|_| "the script thread died".to_string())

@@ -282,10 +282,10 @@ async fn sessions_belong_to_their_visitor() {
         tokio_tungstenite::connect_async(url).await.is_err(),
         "socket refused"
     );
-    // Resuming through /api/auth keeps the session; a session of someone else gives a new one.
+    // Resuming through /api/chat/session keeps the session; a session of someone else gives a new one.
     let (_, v) = server
         .get(&format!(
-            "/api/auth?bot_name=greeter&user_id={}&session_id={}",
+            "/api/chat/session?bot_name=greeter&user_id={}&session_id={}",
             mine.user, mine.session
         ))
         .await;
@@ -293,7 +293,7 @@ async fn sessions_belong_to_their_visitor() {
     assert_eq!(v["session_id"], mine.session.as_str());
     let (_, v) = server
         .get(&format!(
-            "/api/auth?bot_name=greeter&user_id={}&session_id={}",
+            "/api/chat/session?bot_name=greeter&user_id={}&session_id={}",
             theirs.user, mine.session
         ))
         .await;
@@ -334,7 +334,7 @@ async fn sessions_belong_to_their_visitor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_bots_and_bots_without_scripts() {
     let server = Server::start(None).await;
-    let (s, v) = server.get("/api/auth?bot_name=nobody").await;
+    let (s, v) = server.get("/api/chat/session?bot_name=nobody").await;
     assert_eq!(s, 400);
     assert!(v["message"].as_str().unwrap().contains("nobody"), "{v}");
     // A bot with no start.bas greets with its welcome message.

@@ -158,6 +158,11 @@ impl Server {
         }
     }
 
+    /// The bots folder the server follows.
+    pub fn bots_dir(&self) -> &std::path::Path {
+        self._bots.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -169,9 +174,9 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// New ids from `/api/auth`.
+    /// New ids from `/api/chat/session`.
     pub async fn auth(&self, bot: &str) -> Ids {
-        let (status, v) = self.get(&format!("/api/auth?bot_name={bot}")).await;
+        let (status, v) = self.get(&format!("/api/chat/session?bot_name={bot}")).await;
         assert_eq!(status, 200, "{v}");
         Ids {
             user: v["user_id"].as_str().unwrap().to_string(),

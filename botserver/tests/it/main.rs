@@ -2,6 +2,7 @@
 //! real server process on embedded defaults and on PostgreSQL + Redis.
 
 mod bots_api;
+mod chat;
 mod cli;
 mod durability;
 mod migrations;
