@@ -31,6 +31,9 @@ struct Envelope {
     frame: Option<String>,
 }
 
+/// The sockets of each session on this instance: (socket number, its queue).
+type Sockets = HashMap<String, Vec<(u64, mpsc::Sender<Frame>)>>;
+
 /// A socket's place in the hub.
 pub struct Registration {
     /// The session.
@@ -46,7 +49,7 @@ pub struct Hub {
     instance: String,
     cache: Arc<dyn Cache>,
     shared: bool,
-    sockets: Mutex<HashMap<String, Vec<(u64, mpsc::Sender<Frame>)>>>,
+    sockets: Mutex<Sockets>,
     streams: Mutex<HashMap<String, CancellationToken>>,
     next: AtomicU64,
 }

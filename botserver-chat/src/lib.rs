@@ -32,7 +32,7 @@ pub const MODULE: botserver_core::Module = botserver_core::Module {
     name: "chat",
     router: create_router,
     migrations: Some(&MIGRATIONS),
-    openapi: openapi,
+    openapi,
     install: Some(install),
 };
 

@@ -185,37 +185,35 @@ pub fn add_user_message(
     client_id: Option<&str>,
 ) -> Result<Option<Stored>, DbErr> {
     let now = now_ms();
-    {
-        if !touch(c, session, now)? {
-            return Ok(None);
-        }
-        if let Some(id) = client_id {
-            let seen: Option<i64> = cm::table
-                .filter(cm::session_id.eq(session))
-                .filter(cm::client_id.eq(id))
-                .select(cm::seq)
-                .first(c)
-                .optional()?;
-            if let Some(seq) = seen {
-                return Ok(Some(Stored::Duplicate(seq)));
-            }
-        }
-        let seq = next_seq(c, session)?;
-        diesel::insert_into(cm::table)
-            .values((
-                cm::session_id.eq(session),
-                cm::seq.eq(seq),
-                cm::role.eq("user"),
-                cm::kind.eq(kind),
-                cm::content.eq(content),
-                cm::suggestions.eq("[]"),
-                cm::client_id.eq(client_id),
-                cm::status.eq("pending"),
-                cm::created_at.eq(now),
-            ))
-            .execute(c)?;
-        Ok(Some(Stored::New(seq)))
+    if !touch(c, session, now)? {
+        return Ok(None);
     }
+    if let Some(id) = client_id {
+        let seen: Option<i64> = cm::table
+            .filter(cm::session_id.eq(session))
+            .filter(cm::client_id.eq(id))
+            .select(cm::seq)
+            .first(c)
+            .optional()?;
+        if let Some(seq) = seen {
+            return Ok(Some(Stored::Duplicate(seq)));
+        }
+    }
+    let seq = next_seq(c, session)?;
+    diesel::insert_into(cm::table)
+        .values((
+            cm::session_id.eq(session),
+            cm::seq.eq(seq),
+            cm::role.eq("user"),
+            cm::kind.eq(kind),
+            cm::content.eq(content),
+            cm::suggestions.eq("[]"),
+            cm::client_id.eq(client_id),
+            cm::status.eq("pending"),
+            cm::created_at.eq(now),
+        ))
+        .execute(c)?;
+    Ok(Some(Stored::New(seq)))
 }
 
 /// The oldest user message still waiting for its answer.
@@ -236,9 +234,9 @@ pub struct BotText {
     pub suggestions: Vec<Suggestion>,
 }
 
-/// Stores a turn's answer in one transaction: the bot messages, the user message marked
-/// answered (`answered`), and the session marked started (`start`). Returns the stored
-/// bot messages; empty when the session is gone.
+/// Stores a turn's answer (one transaction: run it in `Db::write`): the bot messages, the
+/// user message marked answered (`answered`), and the session marked started (`start`).
+/// Returns the stored bot messages; empty when the session is gone.
 pub fn finish_turn(
     c: &mut AnyConnection,
     session: &str,
@@ -247,52 +245,49 @@ pub fn finish_turn(
     replies: &[BotText],
 ) -> Result<Vec<Message>, DbErr> {
     let now = now_ms();
-    {
-        if !touch(c, session, now)? {
-            return Ok(Vec::new());
-        }
-        if let Some(seq) = answered {
-            diesel::update(cm::table.find((session, seq)))
-                .set(cm::status.eq("done"))
-                .execute(c)?;
-        }
-        if start {
-            diesel::update(cs::table.find(session))
-                .set(cs::started.eq(true))
-                .execute(c)?;
-        }
-        let mut seq = next_seq(c, session)?;
-        let mut out = Vec::with_capacity(replies.len());
-        for r in replies {
-            let m = Message {
-                session_id: session.to_string(),
-                seq,
-                role: "bot".into(),
-                kind: "text".into(),
-                content: r.content.clone(),
-                suggestions: serde_json::to_string(&r.suggestions).expect("json"),
-                client_id: None,
-                status: "done".into(),
-                created_at: now,
-            };
-            diesel::insert_into(cm::table)
-                .values((
-                    cm::session_id.eq(&m.session_id),
-                    cm::seq.eq(m.seq),
-                    cm::role.eq(&m.role),
-                    cm::kind.eq(&m.kind),
-                    cm::content.eq(&m.content),
-                    cm::suggestions.eq(&m.suggestions),
-                    cm::client_id.eq(None::<String>),
-                    cm::status.eq(&m.status),
-                    cm::created_at.eq(m.created_at),
-                ))
-                .execute(c)?;
-            out.push(m);
-            seq += 1;
-        }
-        Ok(out)
+    if !touch(c, session, now)? {
+        return Ok(Vec::new());
     }
+    if let Some(seq) = answered {
+        diesel::update(cm::table.find((session, seq)))
+            .set(cm::status.eq("done"))
+            .execute(c)?;
+    }
+    if start {
+        diesel::update(cs::table.find(session))
+            .set(cs::started.eq(true))
+            .execute(c)?;
+    }
+    let first = next_seq(c, session)?;
+    let mut out = Vec::with_capacity(replies.len());
+    for (seq, r) in (first..).zip(replies) {
+        let m = Message {
+            session_id: session.to_string(),
+            seq,
+            role: "bot".into(),
+            kind: "text".into(),
+            content: r.content.clone(),
+            suggestions: serde_json::to_string(&r.suggestions).expect("json"),
+            client_id: None,
+            status: "done".into(),
+            created_at: now,
+        };
+        diesel::insert_into(cm::table)
+            .values((
+                cm::session_id.eq(&m.session_id),
+                cm::seq.eq(m.seq),
+                cm::role.eq(&m.role),
+                cm::kind.eq(&m.kind),
+                cm::content.eq(&m.content),
+                cm::suggestions.eq(&m.suggestions),
+                cm::client_id.eq(None::<String>),
+                cm::status.eq(&m.status),
+                cm::created_at.eq(m.created_at),
+            ))
+            .execute(c)?;
+        out.push(m);
+    }
+    Ok(out)
 }
 
 /// Messages after number `after`, oldest first.

@@ -288,7 +288,7 @@ impl Chat {
                 return vec![plain(SORRY)];
             }
         }
-        if let Some(r) = self.from_kb(s, &ft).await {
+        if let Some(r) = self.answer_from_kb(s, &ft).await {
             return vec![r];
         }
         self.metrics
@@ -362,7 +362,7 @@ impl Chat {
 
     /// The best passages of the bot's knowledge base for the message, when the bot has one
     /// and embeddings are available; the sources go out as a `sources` event.
-    async fn from_kb(&self, s: &Session, ft: &FreeText) -> Option<Reply> {
+    async fn answer_from_kb(&self, s: &Session, ft: &FreeText) -> Option<Reply> {
         let bot: BotId = s.bot_id.parse().ok()?;
         let vector = self
             .llm

@@ -365,7 +365,7 @@ where
             let mut lat = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                if n > 0 && n % per_session == 0 {
+                if n > 0 && n.is_multiple_of(per_session) {
                     // A new conversation (the time to open it is not a turn).
                     let _ = ws.close(None).await;
                     ws = connect(i).await;

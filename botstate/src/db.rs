@@ -168,7 +168,10 @@ pub struct Db {
 
 /// A write run by the SQLite writer: it runs inside the batch's transaction (in its own
 /// savepoint) and returns what to do once the batch's commit is known.
-type WriteJob = Box<dyn FnOnce(&mut AnyConnection) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+type WriteJob = Box<dyn FnOnce(&mut AnyConnection) -> WriteDone + Send>;
+
+/// What a write does once its batch's commit is known (answers its caller).
+type WriteDone = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// Writes one batch may hold before it commits.
 const MAX_BATCH: usize = 256;
@@ -369,8 +372,7 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
                     }
                     continue;
                 };
-                let mut done: Vec<Box<dyn FnOnce(Result<(), String>) + Send>> =
-                    Vec::with_capacity(batch.len());
+                let mut done: Vec<WriteDone> = Vec::with_capacity(batch.len());
                 let r = c.transaction(|c| {
                     for job in batch {
                         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(c))) {

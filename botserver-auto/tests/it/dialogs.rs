@@ -190,19 +190,24 @@ async fn outcome_of(src: &str, config: &[(&str, &str)]) -> (Vec<String>, serde_j
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_scripts_stop_with_typed_errors_within_budget() {
     // Wall clock: an endless loop with a huge operation budget ends at the time budget.
-    let started = std::time::Instant::now();
-    let (said, r) = outcome_of(
-        "DO\n  x = x + 1\nLOOP\n",
+    let bot = Bot::new(
+        "hostile",
+        &[("start.bas", "DO\n  x = x + 1\nLOOP\n")],
         &[("limit-wall-ms", "300"), ("limit-operations", "200000000")],
     )
     .await;
+    // Timed without the set-up (a fresh database), which varies with the machine's load.
+    let started = std::time::Instant::now();
+    let said = bot.start("h").await;
     let took = started.elapsed();
+    let (_, r) = bot.result("h").await;
+    let r = r.unwrap();
     assert_eq!(said, [botserver_auto::dialog::SORRY]);
     assert_eq!(r["limit"], true);
     assert!(r["error"].as_str().unwrap().contains("longer than 300 ms"), "{r}");
     assert!(
-        took < std::time::Duration::from_millis(330 + 400),
-        "took {took:?} (budget 300 ms + 10%, plus set-up)"
+        took < std::time::Duration::from_millis(330 + 300),
+        "took {took:?} (budget 300 ms + 10%, plus saving the turn)"
     );
 
     // Deep recursion.
@@ -414,4 +419,88 @@ fn long_if_and_select_chains_compile() {
     }
     src.push_str("END IF\n");
     botserver_auto::runtime::compile_uncached("long.bas", &src).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_asked_again_with_its_input_id_answers_the_same_without_running_again() {
+    use botstate::services::{DialogEngine, TurnInput};
+    let bot = Bot::new(
+        "memo",
+        &[(
+            "start.bas",
+            "n = 0\nDO\n  HEAR x\n  n = n + 1\n  TALK \"turn \" + n + \" \" + x\nLOOP\n",
+        )],
+        &[],
+    )
+    .await;
+    let (session, user) = (botlib::SessionId::new_random(), botlib::UserId::new_random());
+    let input = |m: Option<&str>, id: &str| {
+        let mut i = TurnInput::new(bot.bot, session, user, m.map(str::to_string));
+        i.input_id = Some(id.into());
+        i
+    };
+    let said = |o: botstate::services::TurnOutput| -> Vec<String> {
+        o.messages.into_iter().map(|m| m.content).collect()
+    };
+    bot.dialogs.run_turn(input(None, "start")).await.unwrap();
+    assert_eq!(
+        said(bot.dialogs.run_turn(input(Some("a"), "1")).await.unwrap()),
+        ["turn 1 a"]
+    );
+    // A retry (the caller crashed before storing the answer): the same answer, no second run.
+    assert_eq!(
+        said(bot.dialogs.run_turn(input(Some("a"), "1")).await.unwrap()),
+        ["turn 1 a"]
+    );
+    assert_eq!(
+        said(bot.dialogs.run_turn(input(Some("b"), "2")).await.unwrap()),
+        ["turn 2 b"]
+    );
+    // Without a key the same message is a new turn.
+    let mut plain = input(Some("b"), "x");
+    plain.input_id = None;
+    assert_eq!(said(bot.dialogs.run_turn(plain).await.unwrap()), ["turn 3 b"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn free_text_is_handed_back_with_the_prompt_when_the_caller_asks() {
+    use botstate::services::{DialogEngine, TurnInput};
+    let bot = Bot::new(
+        "free",
+        &[(
+            "start.bas",
+            "BEGIN SYSTEM PROMPT\nYou are terse.\nEND SYSTEM PROMPT\nSET CONTEXT \"shop\" AS \"Open 9-5\"\nTALK \"hi\"\n",
+        )],
+        &[],
+    )
+    .await;
+    let (session, user) = (botlib::SessionId::new_random(), botlib::UserId::new_random());
+    let start = bot
+        .dialogs
+        .run_turn(TurnInput::new(bot.bot, session, user, None))
+        .await
+        .unwrap();
+    assert_eq!(start.messages[0].content, "hi");
+    let mut ask = TurnInput::new(bot.bot, session, user, Some("when do you open?".into()));
+    ask.delegate_free_text = true;
+    let out = bot.dialogs.run_turn(ask).await.unwrap();
+    assert!(out.messages.is_empty());
+    let ft = out.free_text.expect("handed back");
+    assert_eq!(ft.message, "when do you open?");
+    assert!(
+        ft.system_prompt.contains("You are terse.") && ft.system_prompt.contains("Open 9-5"),
+        "{}",
+        ft.system_prompt
+    );
+    // Not asked to: the engine answers itself (no model here: the clear fallback).
+    let out = bot
+        .dialogs
+        .run_turn(TurnInput::new(bot.bot, session, user, Some("when?".into())))
+        .await
+        .unwrap();
+    assert_eq!(out.messages[0].content, botserver_auto::dialog::CANNOT_ANSWER);
+    // Its profile: what the chat page may show, nothing else.
+    let profile = bot.dialogs.bots().into_iter().find(|b| b.name == "free").unwrap();
+    assert!(profile.has_start);
+    assert_eq!(profile.history_limit, 10);
 }

@@ -51,7 +51,10 @@ struct Ids {
 async fn connect(addr: SocketAddr, ids: Option<&Ids>) -> (Ws, Ids) {
     let url = match ids {
         None => format!("ws://{addr}/ws?bot_name=count"),
-        Some(i) => format!("ws://{addr}/ws?session_id={}&user_id={}", i.session, i.user),
+        Some(i) => format!(
+            "ws://{addr}/ws?session_id={}&user_id={}&bot_name=count",
+            i.session, i.user
+        ),
     };
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
     let hello = next(&mut ws).await.expect("connected frame");
@@ -130,6 +133,7 @@ async fn client(
     first: SocketAddr,
     mut addr_rx: tokio::sync::watch::Receiver<Option<SocketAddr>>,
     killed_mid_dialog: Arc<AtomicUsize>,
+    caught: Arc<[AtomicUsize; 3]>,
     after: usize,
 ) -> (usize, Ids, usize) {
     let (mut ws, ids) = connect(first, None).await;
@@ -156,10 +160,23 @@ async fn client(
         }
         addr_rx.changed().await.unwrap();
     };
+    let said = format!("client {i} says {k}");
+    // Where the kill caught message k: answered, stored but not answered, or not stored.
+    let before = history(addr, &ids).await;
+    let state = if before
+        .iter()
+        .any(|(r, c)| r == "bot" && c.starts_with(&format!("Turn {k}: ")))
+    {
+        0
+    } else if before.iter().any(|(r, c)| r == "user" && *c == said) {
+        1
+    } else {
+        2
+    };
+    caught[state].fetch_add(1, Ordering::SeqCst);
     let (mut ws, again) = connect(addr, Some(&ids)).await;
     assert_eq!(again.session, ids.session);
     // Unsure whether message k arrived: send it again with its id (stored once at most).
-    let said = format!("client {i} says {k}");
     assert!(send(&mut ws, &said, &format!("{i}-{k}")).await);
     let want = format!("Turn {k}: {said}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -193,9 +210,17 @@ async fn sigkill_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
     let server = Server::start(dir.path(), &envs);
     let (tx, rx) = tokio::sync::watch::channel(None);
     let killed = Arc::new(AtomicUsize::new(0));
+    let caught: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..CLIENTS {
-        tasks.spawn(client(i, server.addr, rx.clone(), killed.clone(), 3));
+        tasks.spawn(client(
+            i,
+            server.addr,
+            rx.clone(),
+            killed.clone(),
+            caught.clone(),
+            3,
+        ));
     }
     // Let the dialogs run, then kill the server in the middle of them.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -223,8 +248,11 @@ async fn sigkill_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
         );
         turns += k;
     }
+    let [answered, pending, lost] = [0, 1, 2].map(|i| caught[i].load(Ordering::SeqCst));
     eprintln!(
-        "chat durability on {backend}: {CLIENTS} clients, {turns} turns in all, SIGKILL mid-dialog, nothing lost or doubled"
+        "chat durability on {backend}: {CLIENTS} clients, {turns} turns in all; at the SIGKILL the last \
+         message of {answered} was answered, of {pending} stored but not answered, of {lost} not stored \
+         (resent); nothing lost or doubled"
     );
 }
 
@@ -288,4 +316,48 @@ async fn two_instances_on_postgres_and_redis_make_one_conversation() {
     let from_b = history(b.addr, &ids).await;
     assert_eq!(from_a, expected(0, 10));
     assert_eq!(from_a, from_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_general_bots_client_chats_with_the_ids_of_api_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    write_bot(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let addr = server.addr;
+    let (status, v) = tokio::task::spawn_blocking(move || {
+        crate::process::call(addr, "GET", "/api/auth?bot_name=count", None, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let ids = Ids {
+        session: v["session_id"].as_str().unwrap().to_string(),
+        user: v["user_id"].as_str().unwrap().to_string(),
+    };
+    // The socket with only the two ids (what those clients send) is the visitor's.
+    let (mut ws, got) = connect(addr, Some(&ids)).await;
+    assert_eq!(got.session, ids.session);
+    assert!(await_reply(&mut ws, "Let's count.").await);
+    assert!(send(&mut ws, "hello", "m1").await);
+    assert!(await_reply(&mut ws, "Turn 1: hello").await);
+    assert_eq!(history(addr, &ids).await.len(), 3);
+    // Someone else's user id with that session id opens nothing.
+    let url = format!(
+        "ws://{addr}/ws?session_id={}&user_id={}",
+        ids.session,
+        uuid::Uuid::new_v4()
+    );
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    // The visitor's access token works as well, on the socket and on the history.
+    let token = v["access_token"].as_str().unwrap().to_string();
+    let url = format!("ws://{addr}/ws?session_id={}&access_token={token}", ids.session);
+    let (mut ws2, _) = tokio_tungstenite::connect_async(url).await.expect("token socket");
+    assert_eq!(next(&mut ws2).await.unwrap()["type"], "connected");
+    let path = format!("/api/sessions/{}/messages", ids.session);
+    let (status, v) =
+        tokio::task::spawn_blocking(move || crate::process::call(addr, "GET", &path, Some(&token), None))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["messages"].as_array().unwrap().len(), 3);
 }

@@ -116,3 +116,78 @@ async fn app_state_builds_on_every_backend() {
         drop(state);
     }
 }
+
+/// `Db::write`: 300 concurrent writes (on SQLite group-committed by the writer thread), one in
+/// ten failing after it wrote: each failure undoes only its own write, every other write is
+/// committed and visible as soon as its caller has its answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_commit_alone_and_a_failure_undoes_only_itself() {
+    for tdb in TestDb::all() {
+        let db = tdb.migrated(&[&CORE_MIGRATIONS]);
+        diesel::table! { secrets (name) { name -> Text, ciphertext -> Text, updated_at -> BigInt, } }
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..300i64 {
+            let db = db.clone();
+            set.spawn(async move {
+                let r = db
+                    .write(move |c| {
+                        diesel::insert_into(secrets::table)
+                            .values((
+                                secrets::name.eq(format!("k{i}")),
+                                secrets::ciphertext.eq("x"),
+                                secrets::updated_at.eq(i),
+                            ))
+                            .execute(c)?;
+                        if i % 10 == 0 {
+                            return Err(botstate::DbErr::App(AppError::BadRequest(format!("no {i}"))));
+                        }
+                        Ok(i)
+                    })
+                    .await;
+                // Committed before the answer: a reader on another connection sees it.
+                let seen = db
+                    .run(move |c| {
+                        Ok(secrets::table
+                            .filter(secrets::name.eq(format!("k{i}")))
+                            .count()
+                            .get_result::<i64>(c)?)
+                    })
+                    .await
+                    .unwrap();
+                (i, r, seen)
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            let (i, r, seen) = done.unwrap();
+            if i % 10 == 0 {
+                assert!(
+                    matches!(r, Err(AppError::BadRequest(ref m)) if *m == format!("no {i}")),
+                    "{r:?}"
+                );
+                assert_eq!(seen, 0, "k{i} was rolled back");
+            } else {
+                assert_eq!(r.unwrap(), i);
+                assert_eq!(seen, 1, "k{i} is committed when its writer hears back");
+            }
+        }
+        let total: i64 = db
+            .run(|c| Ok(secrets::table.count().get_result(c)?))
+            .await
+            .unwrap();
+        assert_eq!(total, 270);
+        // A unique violation is the caller's error only.
+        let dup = db
+            .write(|c| {
+                Ok(diesel::insert_into(secrets::table)
+                    .values((
+                        secrets::name.eq("k1"),
+                        secrets::ciphertext.eq("y"),
+                        secrets::updated_at.eq(0i64),
+                    ))
+                    .execute(c)?)
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, AppError::Conflict(_)), "{dup:?}");
+    }
+}
