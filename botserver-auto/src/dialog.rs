@@ -276,7 +276,7 @@ impl Dialogs {
                 return Box::pin(self.turn_locked(script, info, message, opts)).await;
             }
             Some(r) if opts.restart && r.script != script => {
-                return Err(AppError::Conflict(
+                return Err(AppError::BadRequest(
                     "finish the current dialog first (it is waiting for an answer)".into(),
                 ));
             }
@@ -861,9 +861,12 @@ impl DialogEngine for Dialogs {
         };
         let (script, restart) = match &input.script {
             Some(name) => {
+                // Only scripts their authors declared as tools (DESCRIPTION) can be run
+                // directly: not scheduled jobs, webhook handlers or helpers.
                 let program = pkg
                     .program(name)
-                    .ok_or_else(|| AppError::BadRequest(format!("bot {} has no script {name}", pkg.name)))?;
+                    .filter(|p| p.compiled.tool.is_some())
+                    .ok_or_else(|| AppError::BadRequest(format!("bot {} has no tool {name}", pkg.name)))?;
                 (program.compiled.file.clone(), true)
             }
             None => ("start.bas".to_string(), false),

@@ -251,15 +251,17 @@ pub async fn delete_session(
 ) -> ApiResult<StatusCode> {
     let who = Some(caller(&app, &method, &headers, q.user_id.as_deref(), Some(&id)).await?);
     let s = identity::owned_session(&app, &who, &id).await?;
+    // The log first: a turn still running then finds no session and stores nothing, and
+    // cannot start the dialog again after it is forgotten.
+    let sid = s.id.clone();
+    app.chat.db.write(move |c| store::delete_session(c, &sid)).await?;
+    app.chat.hub.cancel_stream(&s.id).await;
     if let Ok(sid) = s.id.parse() {
         match app.chat.dialogs.forget(sid).await {
             Ok(_) | Err(AppError::NotConfigured(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    let sid = s.id.clone();
-    app.chat.db.write(move |c| store::delete_session(c, &sid)).await?;
-    app.chat.hub.cancel_stream(&s.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

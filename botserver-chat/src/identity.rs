@@ -14,6 +14,7 @@ use crate::store::{self, Session, now_ms};
 use axum::http::{HeaderMap, Method};
 use botlib::{AppError, AppResult};
 use botserver_core::access::presented_token;
+use botstate::auth::Credential;
 
 /// The caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +67,29 @@ pub async fn identify(
     let id = u.to_string();
     let visitor = app.chat.db.run(move |c| store::is_visitor(c, &id)).await?;
     Ok(visitor.then(|| Who::Visitor(u.to_string())))
+}
+
+/// `true` when the caller may start a conversation under the id `session`: it is the
+/// caller's own sign-in session (the token's, or the visitor pair's checked by the
+/// authenticator), so nobody can take an id someone else will open.
+pub async fn may_open_as(
+    app: &ChatApp,
+    headers: &HeaderMap,
+    method: &Method,
+    query: Option<&str>,
+    user_id: Option<&str>,
+    session: &str,
+) -> bool {
+    if let Some(token) = presented_token(headers, method, query) {
+        return match app.state.auth.authenticate(token).await {
+            Ok(p) => matches!(p.credential, Credential::Session { session: ref s } if s == session),
+            Err(_) => false,
+        };
+    }
+    match user_id {
+        Some(u) => app.state.auth.visitor(u, session).await.is_ok(),
+        None => false,
+    }
 }
 
 /// `true` when `who` owns session `s`.

@@ -91,7 +91,9 @@ async fn upgrade(
         Some(id)
             if matches!(who, Some(Who::Account(_)))
                 && uuid::Uuid::parse_str(id).is_ok()
-                && identity::find_session(&app, id).await?.is_none() =>
+                && identity::find_session(&app, id).await?.is_none()
+                && identity::may_open_as(&app, &headers, &method, uri.query(), q.user_id.as_deref(), id)
+                    .await =>
         {
             let name = bot.ok_or_else(|| AppError::BadRequest("bot_name is required".into()))?;
             identity::new_session_with_id(&app, &name, who, id.clone())
@@ -269,6 +271,9 @@ async fn on_text(
     bucket: &mut Bucket,
     text: &str,
 ) -> Result<Option<String>, ()> {
+    if !bucket.take() {
+        return Ok(error("too many messages; wait a moment and send again"));
+    }
     let frame: ClientMessage = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) => return Ok(error(format!("bad frame: {e}"))),
@@ -280,9 +285,6 @@ async fn on_text(
         MessageType::System => return Ok(None),
         MessageType::BotResponse => return Ok(error("message_type 2 is for the server's frames")),
     };
-    if !bucket.take() {
-        return Ok(error("too many messages; wait a moment and send again"));
-    }
     if kind != "continue" && frame.content.trim().is_empty() {
         return Ok(error("the message is empty"));
     }
@@ -294,8 +296,6 @@ async fn on_text(
     if frame.id.as_ref().is_some_and(|id| id.len() > 100) {
         return Ok(error("the message id is longer than 100 characters"));
     }
-    // A new message cancels the answer still streaming.
-    app.chat.hub.cancel_stream(&s.id).await;
     let (sid, content, client_id) = (s.id.clone(), frame.content.clone(), frame.id.clone());
     let kind_owned = kind.to_string();
     let stored = app
@@ -305,6 +305,9 @@ async fn on_text(
         .await;
     match stored {
         Ok(Some(Stored::New(seq))) => {
+            // A new message cancels the answer still streaming (a message sent again is
+            // not new: it leaves its own answer alone).
+            app.chat.hub.cancel_stream(&s.id).await;
             // The user's other sockets (tabs, devices) see what was said here.
             let echo = event_frame(&ServerEvent::UserMessage {
                 id: seq,

@@ -227,6 +227,18 @@ pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Messa
         .optional()?)
 }
 
+/// The first pending user message after number `seq`.
+pub fn next_pending_after(c: &mut AnyConnection, session: &str, seq: i64) -> Result<Option<Message>, DbErr> {
+    Ok(cm::table
+        .filter(cm::session_id.eq(session))
+        .filter(cm::status.eq("pending"))
+        .filter(cm::seq.gt(seq))
+        .order(cm::seq.asc())
+        .select(Message::as_select())
+        .first(c)
+        .optional()?)
+}
+
 /// A bot message to store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BotText {
@@ -248,15 +260,25 @@ pub fn finish_turn(
     if !touch(c, session, now)? {
         return Ok(Vec::new());
     }
+    // Only the worker that answers a message (or the start) stores its answer: one that
+    // finds it answered already (another worker, after a lost lock) stores nothing.
     if let Some(seq) = answered {
-        diesel::update(cm::table.find((session, seq)))
+        let n = diesel::update(cm::table.find((session, seq)))
+            .filter(cm::status.eq("pending"))
             .set(cm::status.eq("done"))
             .execute(c)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
     }
     if start {
-        diesel::update(cs::table.find(session))
+        let n = diesel::update(cs::table.find(session))
+            .filter(cs::started.eq(false))
             .set(cs::started.eq(true))
             .execute(c)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
     }
     let first = next_seq(c, session)?;
     let mut out = Vec::with_capacity(replies.len());

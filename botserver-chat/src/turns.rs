@@ -108,10 +108,30 @@ impl Chat {
                     return;
                 }
             };
-            let r = self.drain_locked(&session).await;
+            // The lock is extended while the turn runs (a long streamed answer must not let
+            // another worker take the same message).
+            let keep = async {
+                loop {
+                    tokio::time::sleep(SESSION_LOCK / 3).await;
+                    if !matches!(self.cache.extend_lock(&lock, SESSION_LOCK).await, Ok(true)) {
+                        tracing::warn!(session, "chat: lost the session lock during a turn");
+                    }
+                }
+            };
+            let r = tokio::select! {
+                r = self.drain_locked(&session) => r,
+                _ = keep => unreachable!("the keep-alive loop never ends"),
+            };
             let _ = self.cache.unlock(&lock).await;
             if let Err(e) = r {
+                // Told to the user, counted; the message stays pending and is tried again
+                // with the next message or reconnection.
                 tracing::warn!(error = %e, session, "chat: turn failed");
+                self.metrics.errors.get_or_create(&ChatMetrics::bot("?")).inc();
+                let frame = event_frame(&ServerEvent::Error {
+                    message: "the answer could not be stored; it will be retried".into(),
+                });
+                self.hub.send(&session, frame, None).await;
                 return;
             }
             // A message stored while we held the lock, after our last look: answer it.
@@ -190,7 +210,17 @@ impl Chat {
             "continue" => {}
             _ => input.message = Some(m.content.clone()),
         }
-        let replies = match self.dialogs.run_turn(input).await {
+        // A conflict is transient (the dialog busy with a wake-up, or continued elsewhere):
+        // asked again a few times, with the same idempotency key.
+        let mut result = self.dialogs.run_turn(input.clone()).await;
+        for wait in [250, 1000, 3000] {
+            if !matches!(result, Err(AppError::Conflict(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            result = self.dialogs.run_turn(input.clone()).await;
+        }
+        let replies = match result {
             Ok(TurnOutput {
                 free_text: Some(ft), ..
             }) => self.free_text(s, &m, ft).await,
@@ -267,7 +297,8 @@ impl Chat {
         if !ft.system_prompt.trim().is_empty() {
             messages.push(chat_message("system", &ft.system_prompt));
         }
-        for h in history {
+        // The conversation's text only (not tool runs or "continue" frames).
+        for h in history.into_iter().filter(|h| h.kind == "text") {
             messages.push(chat_message(
                 if h.role == "user" { "user" } else { "assistant" },
                 &h.content,
@@ -281,7 +312,7 @@ impl Chat {
             ..Default::default()
         };
         match self.llm.chat_stream(req).await {
-            Ok(stream) => return self.stream(s, stream, ft.suggestions).await,
+            Ok(stream) => return self.stream(s, m.seq, stream, ft.suggestions).await,
             Err(AppError::NotConfigured(_)) => {}
             Err(e) => {
                 self.count_error(s, &e);
@@ -309,10 +340,21 @@ impl Chat {
     async fn stream(
         &self,
         s: &Session,
+        answering: i64,
         mut stream: futures_util::stream::BoxStream<'static, AppResult<ChatChunk>>,
         suggestions: Vec<Suggestion>,
     ) -> Vec<Reply> {
         let cancel: CancellationToken = self.hub.begin_stream(&s.id);
+        // A message that arrived before this stream could be cancelled cancels it now.
+        let (sid, seq) = (s.id.clone(), answering);
+        if let Ok(Some(next)) = self
+            .db
+            .run(move |c| store::next_pending_after(c, &sid, seq))
+            .await
+        {
+            tracing::debug!(session = %s.id, next = next.seq, "chat: answer superseded before it streamed");
+            cancel.cancel();
+        }
         let deadline = tokio::time::sleep(STREAM_TOTAL);
         tokio::pin!(deadline);
         let mut text = String::new();
@@ -350,6 +392,10 @@ impl Chat {
                 .get_or_create(&ChatMetrics::bot(&s.bot_name))
                 .inc();
             return vec![plain(SORRY)];
+        }
+        if text.is_empty() {
+            // Cancelled before its first piece: nothing was said, nothing is stored.
+            return Vec::new();
         }
         vec![Reply {
             text: BotText {
@@ -437,6 +483,10 @@ impl Chat {
                 let Ok(Some(s)) = self.db.run(move |c| store::session(c, &sid)).await else {
                     continue;
                 };
+                // Only the conversation's own chat session gets its words.
+                if s.user_id != w.user.to_string() || s.bot_id != w.bot.to_string() {
+                    continue;
+                }
                 let replies = texts(w.output);
                 if let Err(e) = self.store_and_deliver(&s, None, false, replies).await {
                     tracing::warn!(error = %e, session = %s.id, "chat: storing a woken turn failed");

@@ -348,7 +348,13 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            let manager = Manager { target };
+            let manager = Manager {
+                target: target.clone(),
+            };
+            // The writer never checkpoints (a checkpoint would stall every write waiting
+            // behind it); a thread of its own does, without blocking writers.
+            let alive = Arc::new(());
+            spawn_checkpointer(target, Arc::downgrade(&alive));
             let mut conn = None;
             while let Ok(first) = rx.recv() {
                 let mut batch = vec![first];
@@ -362,6 +368,11 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
                     conn = manager
                         .connect()
                         .and_then(|mut c| ConnectionSetup.on_acquire(&mut c).map(|_| c))
+                        .and_then(|mut c| {
+                            c.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                                .map_err(diesel::r2d2::Error::QueryError)
+                                .map(|_| c)
+                        })
                         .map_err(|e| tracing::error!(error = %e, "sqlite writer: cannot connect"))
                         .ok();
                 }
@@ -373,20 +384,28 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
                     continue;
                 };
                 let mut done: Vec<WriteDone> = Vec::with_capacity(batch.len());
+                let mut panicked = false;
                 let r = c.transaction(|c| {
                     for job in batch {
                         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(c))) {
                             Ok(d) => done.push(d),
                             Err(_) => {
-                                tracing::error!("sqlite writer: a write panicked; its caller gets an error")
+                                // Its savepoint is still open: nothing of this batch may
+                                // commit. The others are told, and may try again.
+                                panicked = true;
+                                break;
                             }
                         }
                     }
                     Ok::<_, diesel::result::Error>(())
                 });
-                let commit = r.map_err(|e| e.to_string());
+                let commit = match (panicked, r) {
+                    (true, _) => Err("a write of the same batch panicked; nothing was committed".to_string()),
+                    (false, r) => r.map_err(|e| e.to_string()),
+                };
                 if commit.is_err() {
-                    // A broken connection is replaced for the next batch.
+                    // Closing the connection rolls back whatever is still open; the next
+                    // batch gets a fresh one.
                     conn = None;
                 }
                 for d in done {
@@ -396,6 +415,28 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
         })
         .expect("the sqlite writer thread starts");
     tx
+}
+
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the SQLite write-ahead log into the database every [`CHECKPOINT_EVERY`]
+/// (`PASSIVE`: it never waits for, nor blocks, readers and writers) while `alive` lives.
+fn spawn_checkpointer(target: DatabaseTarget, alive: std::sync::Weak<()>) {
+    let _ = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let Ok(mut c) = (Manager { target }).connect() else {
+                return;
+            };
+            let _ = ConnectionSetup.on_acquire(&mut c);
+            while alive.upgrade().is_some() {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::debug!(error = %e, "sqlite checkpoint skipped");
+                }
+            }
+        });
 }
 
 /// libpq's messages span lines; configuration errors must fit on one.

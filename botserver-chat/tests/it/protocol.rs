@@ -278,10 +278,10 @@ async fn sessions_belong_to_their_visitor() {
         "ws://{}/ws?session_id={}&user_id={}",
         server.addr, mine.session, theirs.user
     );
-    assert!(
-        tokio_tungstenite::connect_async(url).await.is_err(),
-        "socket refused"
-    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
+        other => panic!("the socket must be refused with 404: {other:?}"),
+    }
     // Resuming through /api/chat/session keeps the session; a session of someone else gives a new one.
     let (_, v) = server
         .get(&format!(
@@ -396,6 +396,18 @@ async fn a_tool_runs_directly_and_a_wait_resumes_by_itself() {
     }
     c.send(4, "Nothing", None).await;
     assert_eq!(c.message().await["content"], "Ask me anything.");
+    // Only scripts declared as tools run directly.
+    c.send(6, "helper", None).await;
+    loop {
+        let f = c.next().await;
+        if f["type"] == "error" {
+            assert!(
+                f["message"].as_str().unwrap().contains("has no tool helper"),
+                "{f}"
+            );
+            break;
+        }
+    }
     c.send(6, "later", None).await;
     assert_eq!(c.message().await["content"], "Wait for it");
     // WAIT 1 parks the conversation; the wake-up loop resumes it and delivers.

@@ -107,9 +107,10 @@ impl Server {
             "greeter",
             &[
                 ("greeter.gbdialog/start.bas", GREETER),
+                ("greeter.gbdialog/helper.bas", "TALK \"not a tool\"\n"),
                 (
                     "greeter.gbdialog/later.bas",
-                    "TALK \"Wait for it\"\nWAIT 1\nTALK \"Done waiting\"\n",
+                    "DESCRIPTION \"Waits a second\"\nTALK \"Wait for it\"\nWAIT 1\nTALK \"Done waiting\"\n",
                 ),
                 (
                     "greeter.gbot/config.csv",

@@ -134,10 +134,12 @@ async fn client(
     mut addr_rx: tokio::sync::watch::Receiver<Option<SocketAddr>>,
     killed_mid_dialog: Arc<AtomicUsize>,
     caught: Arc<[AtomicUsize; 3]>,
+    welcomed: Arc<AtomicUsize>,
     after: usize,
 ) -> (usize, Ids, usize) {
     let (mut ws, ids) = connect(first, None).await;
     assert!(await_reply(&mut ws, "Let's count.").await);
+    welcomed.fetch_add(1, Ordering::SeqCst);
     let mut k = 0;
     // Talk until the server goes away.
     loop {
@@ -211,6 +213,7 @@ async fn sigkill_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
     let (tx, rx) = tokio::sync::watch::channel(None);
     let killed = Arc::new(AtomicUsize::new(0));
     let caught: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+    let welcomed = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..CLIENTS {
         tasks.spawn(client(
@@ -219,11 +222,20 @@ async fn sigkill_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
             rx.clone(),
             killed.clone(),
             caught.clone(),
+            welcomed.clone(),
             3,
         ));
     }
-    // Let the dialogs run, then kill the server in the middle of them.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every client in its dialog, then a little more, then the kill in the middle of them.
+    let started = Instant::now();
+    while welcomed.load(Ordering::SeqCst) < CLIENTS {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "clients did not all start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     server.signal("-KILL");
     let dir_path = dir.path().to_path_buf();
     drop(server);

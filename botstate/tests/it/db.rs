@@ -191,3 +191,43 @@ async fn concurrent_writes_commit_alone_and_a_failure_undoes_only_itself() {
         assert!(matches!(dup, AppError::Conflict(_)), "{dup:?}");
     }
 }
+
+/// A write that panics fails (with the others of its batch, which may try again), and
+/// the writer goes on: later writes commit and are visible.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_write_does_not_stop_later_writes_from_committing() {
+    for tdb in TestDb::all() {
+        let db = tdb.migrated(&[&CORE_MIGRATIONS]);
+        diesel::table! { secrets (name) { name -> Text, ciphertext -> Text, updated_at -> BigInt, } }
+        let insert = |name: &'static str| {
+            move |c: &mut botstate::AnyConnection| {
+                Ok(diesel::insert_into(secrets::table)
+                    .values((
+                        secrets::name.eq(name),
+                        secrets::ciphertext.eq("x"),
+                        secrets::updated_at.eq(0i64),
+                    ))
+                    .execute(c)?)
+            }
+        };
+        let boom = db
+            .write::<usize, _>(|c| {
+                diesel::insert_into(secrets::table)
+                    .values((
+                        secrets::name.eq("boom"),
+                        secrets::ciphertext.eq("x"),
+                        secrets::updated_at.eq(0i64),
+                    ))
+                    .execute(c)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(boom.is_err());
+        db.write(insert("after")).await.unwrap();
+        let names: Vec<String> = db
+            .run(|c| Ok(secrets::table.select(secrets::name).load(c)?))
+            .await
+            .unwrap();
+        assert_eq!(names, ["after"], "the panicking write left nothing");
+    }
+}
