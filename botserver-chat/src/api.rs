@@ -148,6 +148,7 @@ pub async fn open_session(
     method: Method,
     headers: HeaderMap,
     Query(q): Query<AuthQuery>,
+    client: Option<axum::Extension<botserver_core::ClientIp>>,
 ) -> ApiResult<Json<AuthResponse>> {
     let who = identity::identify(
         &app,
@@ -174,7 +175,8 @@ pub async fn open_session(
             Err(e) => return Err(e.into()),
         }
     }
-    let (s, _) = identity::new_session(&app, &q.bot_name, who).await?;
+    let ip = client.map(|c| c.0.0);
+    let (s, _) = identity::new_session(&app, &q.bot_name, who, ip).await?;
     Ok(Json(AuthResponse {
         user_id: s.user_id,
         session_id: s.id,

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, Method};
 use botlib::{AppError, AppResult};
 use botserver_core::access::presented_token;
 use botstate::auth::Credential;
+use std::net::IpAddr;
 
 /// The caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,9 +117,34 @@ pub async fn find_session(app: &ChatApp, id: &str) -> AppResult<Option<Session>>
     app.chat.db.run(move |c| store::session(c, &sid)).await
 }
 
-/// A new session of bot `bot` for `who` (a new visitor when nobody). Returns it and the
-/// caller it belongs to.
-pub async fn new_session(app: &ChatApp, bot: &str, who: Option<Who>) -> AppResult<(Session, Who)> {
+/// New visitors (sessions without any identity) one address may start per hour. Part of
+/// the per-IP flood protection: off when `server.rate_limit.per_second` is 0.
+pub const NEW_VISITORS_PER_IP_PER_HOUR: i64 = 1_000;
+
+/// A new session of bot `bot` for `who`; nobody becomes a new visitor, at most
+/// [`NEW_VISITORS_PER_IP_PER_HOUR`] from one address `ip` (429 beyond). Returns the
+/// session and the caller it belongs to.
+pub async fn new_session(
+    app: &ChatApp,
+    bot: &str,
+    who: Option<Who>,
+    ip: Option<IpAddr>,
+) -> AppResult<(Session, Who)> {
+    if who.is_none() && app.state.config.server.rate_limit.per_second > 0 {
+        let hour = now_ms() / 3_600_000;
+        let ip = ip.map_or_else(|| "unknown".to_string(), |i| i.to_string());
+        let key = format!("chat:new-visitors:{ip}:{hour}");
+        let n = app
+            .chat
+            .cache
+            .incr(&key, 1, Some(std::time::Duration::from_secs(3_700)))
+            .await?;
+        if n > NEW_VISITORS_PER_IP_PER_HOUR {
+            return Err(AppError::RateLimited {
+                retry_after_secs: (3_600 - (now_ms() / 1000) % 3_600) as u64,
+            });
+        }
+    }
     new_session_with_id(app, bot, who, uuid::Uuid::new_v4().to_string()).await
 }
 

@@ -8,7 +8,7 @@ use crate::store::{self, Session, Stored};
 use crate::turns::event_frame;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::request::Parts;
 use axum::response::Response;
 use botlib::AppError;
 use botlib::protocol::{ClientMessage, MessageType, ServerEvent};
@@ -44,43 +44,39 @@ pub struct WsQuery {
 /// `GET /ws?session_id=..&user_id=..&bot_name=..`
 pub async fn ws_root(
     State(app): State<ChatApp>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    parts: Parts,
     Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let bot = q.bot_name.clone();
-    upgrade(app, method, uri, headers, q, bot, ws).await
+    upgrade(app, &parts, q, bot, ws).await
 }
 
 /// `GET /ws/{bot}`
 pub async fn ws_bot(
     State(app): State<ChatApp>,
     Path(bot): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    parts: Parts,
     Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    upgrade(app, method, uri, headers, q, Some(bot), ws).await
+    upgrade(app, &parts, q, Some(bot), ws).await
 }
 
 async fn upgrade(
     app: ChatApp,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    parts: &Parts,
     q: WsQuery,
     bot: Option<String>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
+    let (headers, method, query) = (&parts.headers, &parts.method, parts.uri.query());
+    let client = parts.extensions.get::<botserver_core::ClientIp>().map(|c| c.0);
     let who = identity::identify(
         &app,
-        &headers,
-        &method,
-        uri.query(),
+        headers,
+        method,
+        query,
         q.user_id.as_deref(),
         q.session_id.as_deref(),
     )
@@ -92,8 +88,7 @@ async fn upgrade(
             if matches!(who, Some(Who::Account(_)))
                 && uuid::Uuid::parse_str(id).is_ok()
                 && identity::find_session(&app, id).await?.is_none()
-                && identity::may_open_as(&app, &headers, &method, uri.query(), q.user_id.as_deref(), id)
-                    .await =>
+                && identity::may_open_as(&app, headers, method, query, q.user_id.as_deref(), id).await =>
         {
             let name = bot.ok_or_else(|| AppError::BadRequest("bot_name is required".into()))?;
             identity::new_session_with_id(&app, &name, who, id.clone())
@@ -113,7 +108,7 @@ async fn upgrade(
         None => {
             let name =
                 bot.ok_or_else(|| AppError::BadRequest("bot_name or session_id is required".into()))?;
-            identity::new_session(&app, &name, who).await?.0
+            identity::new_session(&app, &name, who, client).await?.0
         }
     };
     Ok(ws

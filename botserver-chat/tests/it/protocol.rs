@@ -418,3 +418,34 @@ async fn a_tool_runs_directly_and_a_wait_resumes_by_itself() {
     let h = server.history(&ids, 0).await;
     assert_eq!(h.last().unwrap()["content"], "Done waiting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_starts_a_bounded_number_of_new_visitors_per_hour() {
+    let db = botstate::testing::TestDb::sqlite();
+    // The per-IP protection on (the other tests turn it off), generous enough per second.
+    let server = Server::start_with(db, None, |c| {
+        c.server.rate_limit.per_second = 100_000;
+        c.server.rate_limit.burst = 100_000;
+    })
+    .await;
+    let cap = botserver_chat::identity::NEW_VISITORS_PER_IP_PER_HOUR;
+    let mut last = None;
+    for _ in 0..cap {
+        let (s, v) = server.get("/api/chat/session?bot_name=greeter").await;
+        assert_eq!(s, 200, "{v}");
+        last = Some(v);
+    }
+    let (s, v) = server.get("/api/chat/session?bot_name=greeter").await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"], "rate_limited");
+    // A known visitor keeps opening sessions: the cap is on new identities only.
+    let known = last.unwrap();
+    let (s, v) = server
+        .get(&format!(
+            "/api/chat/session?bot_name=greeter&user_id={}",
+            known["user_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["user_id"], known["user_id"]);
+}

@@ -101,6 +101,15 @@ impl Server {
     }
 
     pub async fn start_on(db: TestDb, llm: Option<Arc<dyn LlmProvider>>) -> Server {
+        Self::start_with(db, llm, |_| {}).await
+    }
+
+    /// Like [`Server::start_on`], with the configuration adjusted last.
+    pub async fn start_with(
+        db: TestDb,
+        llm: Option<Arc<dyn LlmProvider>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Server {
         let bots = tempfile::tempdir().unwrap();
         write_bot(
             bots.path(),
@@ -138,6 +147,7 @@ impl Server {
         config.server.port = 0;
         // Many sockets from one address in these tests.
         config.server.rate_limit.per_second = 0;
+        adjust(&mut config);
         let modules: [&Module; 2] = [&botserver_auto::MODULE, &botserver_chat::MODULE];
         let sets = Module::migration_sets(&modules);
         let mut state = AppState::build(config, &sets).await.expect("state builds");
