@@ -685,7 +685,28 @@ impl AuthService {
             return self.key_principal(bearer).await;
         }
         let claims = self.signer.verify(bearer)?;
-        let (user_id, sid) = (claims.sub.clone(), claims.sid.clone());
+        let org = claims.org.clone();
+        self.session_principal(claims.sub.clone(), claims.sid.clone(), move |u| u.org_id == org)
+            .await
+    }
+
+    /// The anonymous visitor owning the live session `session_id`, if `user_id` is that
+    /// visitor (see `Authenticator::visitor`).
+    pub async fn visitor_principal(&self, user_id: &str, session_id: &str) -> AppResult<Principal> {
+        let (Ok(uid), Ok(sid)) = (path_id(user_id), path_id(session_id)) else {
+            return Err(AppError::Unauthorized);
+        };
+        self.session_principal(uid, sid, |u| u.anonymous).await
+    }
+
+    /// The user of sign-in session `sid` when it is live, belongs to `user_id`, the user is
+    /// enabled and `accept`s; 401 otherwise.
+    async fn session_principal(
+        &self,
+        user_id: String,
+        sid: String,
+        accept: impl FnOnce(&UserRow) -> bool,
+    ) -> AppResult<Principal> {
         let found = self
             .db
             .run(move |c| {
@@ -703,40 +724,8 @@ impl AuthService {
         let live = session.revoked_at.is_none()
             && session.expires_at > now()
             && session.user_id == user.id
-            && user.org_id == claims.org
-            && !user.disabled;
-        if !live {
-            return Err(AppError::Unauthorized);
-        }
-        principal_of(&user, Credential::Session { session: session.id }, None)
-    }
-
-    /// The anonymous visitor owning the live session `session_id`, if `user_id` is that
-    /// visitor (see `Authenticator::visitor`).
-    pub async fn visitor_principal(&self, user_id: &str, session_id: &str) -> AppResult<Principal> {
-        let (uid, sid) = (path_id(user_id), path_id(session_id));
-        let (Ok(uid), Ok(sid)) = (uid, sid) else {
-            return Err(AppError::Unauthorized);
-        };
-        let found = self
-            .db
-            .run(move |c| {
-                let session = repo::get_session(c, &sid)?;
-                let user = repo::user_by_id(c, &uid).map(Some).or_else(|e| match e {
-                    DbErr::Diesel(diesel::result::Error::NotFound) => Ok(None),
-                    other => Err(other),
-                })?;
-                Ok::<_, DbErr>((session, user))
-            })
-            .await?;
-        let (Some(session), Some(user)) = found else {
-            return Err(AppError::Unauthorized);
-        };
-        let live = session.revoked_at.is_none()
-            && session.expires_at > now()
-            && session.user_id == user.id
-            && user.anonymous
-            && !user.disabled;
+            && !user.disabled
+            && accept(&user);
         if !live {
             return Err(AppError::Unauthorized);
         }

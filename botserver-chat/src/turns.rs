@@ -127,7 +127,6 @@ impl Chat {
                 // Told to the user, counted; the message stays pending and is tried again
                 // with the next message or reconnection.
                 tracing::warn!(error = %e, session, "chat: turn failed");
-                self.metrics.errors.get_or_create(&ChatMetrics::bot("?")).inc();
                 let frame = event_frame(&ServerEvent::Error {
                     message: "the answer could not be stored; it will be retried".into(),
                 });
@@ -152,14 +151,21 @@ impl Chat {
         let Some(s) = s else {
             return Ok(());
         };
-        if !s.started {
-            self.start(&s).await?;
+        let r = async {
+            if !s.started {
+                self.start(&s).await?;
+            }
+            // One message per hold of the lock: `drain` looks for the next after letting go.
+            if let Some(m) = pending.take() {
+                self.answer(&s, m).await?;
+            }
+            Ok(())
         }
-        // One message per hold of the lock: `drain` looks for the next after letting go.
-        if let Some(m) = pending.take() {
-            self.answer(&s, m).await?;
+        .await;
+        if let Err(e) = &r {
+            self.count_error(&s, e);
         }
-        Ok(())
+        r
     }
 
     /// The conversation's start: start.bas (exactly once: the engine keeps it), or the

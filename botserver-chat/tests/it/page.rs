@@ -140,34 +140,24 @@ impl Driver {
         }
     }
 
-    async fn type_and_send(&self, text: &str) {
+    /// The WebDriver id of the element matching `css`.
+    async fn element(&self, css: &str) -> String {
         let el = self
-            .cmd("element", json!({"using": "css selector", "value": "#input"}))
+            .cmd("element", json!({"using": "css selector", "value": css}))
             .await;
-        let id = el
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.cmd(&format!("element/{id}/value"), json!({ "text": text }))
+        el.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no element {css}: {el}"))
+            .to_string()
+    }
+
+    async fn type_and_send(&self, text: &str) {
+        let input = self.element("#input").await;
+        self.cmd(&format!("element/{input}/value"), json!({ "text": text }))
             .await;
-        let send = self
-            .cmd("element", json!({"using": "css selector", "value": "#send"}))
-            .await;
-        let sid = send
-            .as_object()
-            .unwrap()
-            .values()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.cmd(&format!("element/{sid}/click"), json!({})).await;
+        let send = self.element("#send").await;
+        self.cmd(&format!("element/{send}/click"), json!({})).await;
     }
 }
 

@@ -275,29 +275,19 @@ async fn web_clients_mid_dialog_survive_sigkill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_clients_mid_dialog_survive_sigkill_on_postgres() {
-    let Some(db) = botstate::testing::TestDb::postgres() else {
-        eprintln!("BOT_TEST_POSTGRES_URL not set: skipping (CI=true makes this a failure)");
+    let Some((_db, url)) = crate::process::postgres_db() else {
         return;
-    };
-    let url = match &db.target {
-        botstate::DatabaseTarget::Postgres(u) => u.clone(),
-        botstate::DatabaseTarget::Sqlite(_) => unreachable!(),
     };
     sigkill_scenario(vec![("DATABASE_URL", url)], "postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgres_and_redis_make_one_conversation() {
-    let Some(db) = botstate::testing::TestDb::postgres() else {
-        eprintln!("BOT_TEST_POSTGRES_URL not set: skipping (CI=true makes this a failure)");
+    let Some((_db, url)) = crate::process::postgres_db() else {
         return;
     };
     let Some(redis) = botstate::testing::service_url("BOT_TEST_REDIS_URL") else {
         return;
-    };
-    let url = match &db.target {
-        botstate::DatabaseTarget::Postgres(u) => u.clone(),
-        botstate::DatabaseTarget::Sqlite(_) => unreachable!(),
     };
     let dir = tempfile::tempdir().unwrap();
     write_bot(dir.path());

@@ -270,13 +270,8 @@ fn a_thousand_parked_conversations_survive_sigkill_on_sqlite() {
 
 #[test]
 fn a_thousand_parked_conversations_survive_sigkill_on_postgres() {
-    let Some(db) = botstate::testing::TestDb::postgres() else {
-        eprintln!("BOT_TEST_POSTGRES_URL not set: skipping (CI=true makes this a failure)");
+    let Some((_db, url)) = crate::process::postgres_db() else {
         return;
-    };
-    let url = match &db.target {
-        botstate::DatabaseTarget::Postgres(u) => u.clone(),
-        botstate::DatabaseTarget::Sqlite(_) => unreachable!(),
     };
     run_scenario(vec![("DATABASE_URL", url)], "postgres");
 }

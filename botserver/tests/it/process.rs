@@ -211,3 +211,19 @@ pub fn call(
         serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw)),
     )
 }
+
+/// A throw-away PostgreSQL database and its URL (kept while the `TestDb` lives), or
+/// `None` with a note when the tests have none (a failure under `CI=true`).
+pub fn postgres_db() -> Option<(botstate::testing::TestDb, String)> {
+    let Some(db) = botstate::testing::TestDb::postgres() else {
+        eprintln!("BOT_TEST_POSTGRES_URL not set: skipping (CI=true makes this a failure)");
+        return None;
+    };
+    match &db.target {
+        botstate::DatabaseTarget::Postgres(u) => {
+            let url = u.clone();
+            Some((db, url))
+        }
+        botstate::DatabaseTarget::Sqlite(_) => unreachable!("TestDb::postgres is PostgreSQL"),
+    }
+}
