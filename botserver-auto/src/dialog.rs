@@ -16,7 +16,7 @@ use crate::schema::{dialog_replies as dr, dialog_scripts as ds, dialog_sessions 
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
 use botstate::services::{
-    BotProfile, DialogEngine, FreeText, OutboundMessage, TurnInput, TurnOutput, WokenTurn,
+    BotProfile, DialogEngine, FreeText, ToolInput, ToolOutput, OutboundMessage, TurnInput, TurnOutput, WokenTurn,
 };
 use botstate::{AnyConnection, Db, DbErr};
 use diesel::prelude::*;
@@ -168,12 +168,20 @@ impl Dialogs {
         {
             tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
         }
+        self.services.bots.publish(botstate::BotInfo {
+            id: bot,
+            name: package.name.clone(),
+            settings: package.config.clone(),
+            prompt: package.prompt.clone(),
+            folder: package.folder.clone(),
+        });
         self.bots.write().expect("bots").insert(bot, Arc::new(package));
         Ok(bot)
     }
 
     /// Removes a bot (its conversations stay in the database).
     pub fn uninstall(&self, bot: BotId) -> bool {
+        self.services.bots.remove(bot);
         self.bots.write().expect("bots").remove(&bot).is_some()
     }
 
@@ -290,7 +298,7 @@ impl Dialogs {
                     return Ok(TurnOutput {
                         free_text: Some(FreeText {
                             message: m.clone(),
-                            system_prompt: pkg.config.get("system-prompt").cloned().unwrap_or_default(),
+                            system_prompt: package_prompt(&pkg),
                             ..Default::default()
                         }),
                         ..Default::default()
@@ -420,7 +428,7 @@ impl Dialogs {
             }
             (_, Some(msg)) if opts.delegate_free_text => {
                 return Ok(TurnOutput {
-                    free_text: Some(free_text(&row, msg)),
+                    free_text: Some(self.free_text(&row, msg)),
                     ..Default::default()
                 });
             }
@@ -440,22 +448,16 @@ impl Dialogs {
             system_prompt: system,
             model,
             suggestions,
-        } = free_text(row, msg);
+            ..
+        } = self.free_text(row, msg);
         let mut messages = Vec::new();
         if !system.trim().is_empty() {
-            messages.push(botstate::services::ChatMessage {
-                role: "system".into(),
-                content: system,
-                tool_call_id: None,
-            });
+            messages.push(botstate::services::ChatMessage::new("system", system));
         }
-        messages.push(botstate::services::ChatMessage {
-            role: "user".into(),
-            content: msg,
-            tool_call_id: None,
-        });
+        messages.push(botstate::services::ChatMessage::new("user", msg));
         let req = botstate::services::ChatRequest {
             bot: row.bot_id.parse().ok(),
+            session: row.session_id.parse().ok(),
             model,
             messages,
             ..Default::default()
@@ -778,19 +780,51 @@ impl Dialogs {
     }
 }
 
-/// What answering a message outside any HEAR needs: the session's system prompt with its
-/// SET CONTEXT values, its model and its suggestions.
-fn free_text(row: &SessionRow, message: String) -> FreeText {
-    let state: SessionState = parse(&row.state);
-    let mut system = state.system_prompt.clone().unwrap_or_default();
-    for (name, t) in &state.contexts {
-        system.push_str(&format!("\n\n[{name}]\n{t}"));
-    }
-    FreeText {
-        message,
-        system_prompt: system,
-        model: state.model,
-        suggestions: state.suggestions,
+/// The bot's own system prompt: PROMPT.md, else `system-prompt`.
+fn package_prompt(pkg: &Package) -> String {
+    pkg.prompt
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .or_else(|| pkg.config.get("system-prompt").map(|s| s.trim()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Dialogs {
+    /// What answering a message outside any HEAR needs: the system prompt (the script's
+    /// `BEGIN SYSTEM PROMPT`, else the bot's) with the SET CONTEXT values, the model, the
+    /// suggestions, the tools offered (`ADD TOOL`, as OpenAI functions) and the knowledge
+    /// bases in use.
+    fn free_text(&self, row: &SessionRow, message: String) -> FreeText {
+        let state: SessionState = parse(&row.state);
+        let pkg = row.bot_id.parse().ok().and_then(|b| self.package(b));
+        let mut system = state
+            .system_prompt
+            .clone()
+            .filter(|p| !p.trim().is_empty())
+            .or_else(|| pkg.as_deref().map(package_prompt))
+            .unwrap_or_default();
+        for (name, t) in &state.contexts {
+            system.push_str(&format!("\n\n[{name}]\n{t}"));
+        }
+        let tools = match &pkg {
+            Some(pkg) => state
+                .tools
+                .iter()
+                .filter_map(|t| pkg.program(t).and_then(|p| p.compiled.tool.as_ref()))
+                .map(|spec| spec.openai())
+                .collect(),
+            None => Vec::new(),
+        };
+        FreeText {
+            message,
+            system_prompt: system,
+            model: state.model,
+            suggestions: state.suggestions,
+            tools,
+            kbs: state.kbs,
+        }
     }
 }
 
@@ -899,6 +933,26 @@ impl DialogEngine for Dialogs {
                 })
             })
             .collect())
+    }
+
+    async fn run_tool(&self, call: ToolInput) -> AppResult<ToolOutput> {
+        let pkg = self.package(call.bot).ok_or(AppError::NotFound)?;
+        let info = SessionInfo {
+            bot_id: call.bot,
+            bot_name: pkg.name.clone(),
+            session_id: call.session.to_string(),
+            user_id: call.user.to_string(),
+            channel: call.channel.clone(),
+            language: pkg.config.get("language").cloned().unwrap_or_else(|| "en".into()),
+            user_name: String::new(),
+            user_email: String::new(),
+            user_phone: String::new(),
+        };
+        let run = Dialogs::run_tool(self, info, &call.name, &call.arguments).await?;
+        Ok(ToolOutput {
+            result: run.result,
+            messages: run.messages,
+        })
     }
 
     async fn forget(&self, session: botlib::SessionId) -> AppResult<bool> {

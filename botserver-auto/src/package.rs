@@ -27,6 +27,10 @@ pub struct Package {
     pub errors: Vec<CompileError>,
     /// `config.csv` settings.
     pub config: BTreeMap<String, String>,
+    /// `<bot>.gbot/PROMPT.md`, which wins over `system-prompt`.
+    pub prompt: Option<String>,
+    /// The folder it was read from (its knowledge bases live there).
+    pub folder: Option<std::path::PathBuf>,
 }
 
 impl Package {
@@ -77,14 +81,23 @@ impl Package {
         if let Some(dialog) = dialog {
             collect(&dialog, &dialog, &mut sources)?;
         }
-        let config = match gbot.map(|g| g.join("config.csv")) {
+        let config = match gbot.as_ref().map(|g| g.join("config.csv")) {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 parse_config(&text)
             }
             _ => BTreeMap::new(),
         };
-        Ok(Package::from_sources(&name, sources, config))
+        let prompt = match gbot.map(|g| g.join("PROMPT.md")) {
+            Some(path) if path.exists() => {
+                Some(std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            _ => None,
+        };
+        let mut package = Package::from_sources(&name, sources, config);
+        package.prompt = prompt;
+        package.folder = Some(dir.to_path_buf());
+        Ok(package)
     }
 
     /// A script by path, case-insensitively, with or without `.bas`; else by file stem

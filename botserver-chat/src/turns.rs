@@ -503,11 +503,7 @@ impl Chat {
 }
 
 fn chat_message(role: &str, content: &str) -> ChatMessage {
-    ChatMessage {
-        role: role.into(),
-        content: content.into(),
-        tool_call_id: None,
-    }
+    ChatMessage::new(role, content)
 }
 
 fn plain(content: &str) -> Reply {

@@ -11,6 +11,12 @@ pub fn enabled() -> Vec<&'static Module> {
     let mut modules: Vec<&'static Module> = Vec::new();
     #[cfg(feature = "auth")]
     modules.push(&botserver_auth::MODULE);
+    // Before the knowledge bases (embeddings) and the engine (the LLM keyword).
+    #[cfg(feature = "llm")]
+    modules.push(&botserver_llm::MODULE);
+    // Before the engine: THINK KB and USE KB go through `state.kb`.
+    #[cfg(feature = "vectordb")]
+    modules.push(&botserver_vectordb::MODULE);
     // Last: the BASIC engine takes the services other domains installed.
     #[cfg(feature = "auto")]
     modules.push(&botserver_auto::MODULE);

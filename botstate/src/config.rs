@@ -25,6 +25,76 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// Accounts, tokens and sign-in.
     pub auth: AuthConfig,
+    /// Server-wide language-model defaults (each bot's `config.csv` may override them).
+    pub llm: LlmConfig,
+}
+
+/// `[llm]`: the model bots use unless their `config.csv` says otherwise, and the limits
+/// every call obeys. The key is the `llm-key` secret (`LLM_KEY` or
+/// `BOTSERVER_SECRET_LLM_KEY`); no model is configured when `url` is empty and no bot sets
+/// `llm-url`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// `openai`, `anthropic`, `azure`, `ollama`, `llamacpp`; empty: guessed from the URL.
+    pub provider: String,
+    /// Base URL (`https://api.openai.com/v1`, `http://127.0.0.1:8080`).
+    pub url: String,
+    /// Model name (Azure: the deployment).
+    pub model: String,
+    /// Embeddings endpoint base URL; empty: the model's URL when `embedding_model` is set.
+    pub embedding_url: String,
+    /// Embedding model name.
+    pub embedding_model: String,
+    /// Seconds to establish a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds for a whole non-streamed call, and for a stream's first byte.
+    pub request_timeout_secs: u64,
+    /// Seconds a stream may stay silent.
+    pub idle_timeout_secs: u64,
+    /// Retries on 429 and 5xx (each after `Retry-After` or an exponential back-off).
+    pub max_retries: u32,
+    /// Longest wait honoured from a `Retry-After`, in seconds.
+    pub max_retry_after_secs: u64,
+    /// Model → tool → model rounds per user message.
+    pub max_tool_rounds: u32,
+    /// Calls per minute per bot; 0: unlimited (a bot's `llm-requests-per-minute` wins).
+    pub requests_per_minute_per_bot: u32,
+    /// Calls per minute per organization (a bot's `organization` key); 0: unlimited.
+    pub requests_per_minute_per_org: u32,
+    /// Tokens per calendar month per bot; 0: unlimited (a bot's `llm-monthly-tokens` wins).
+    pub monthly_tokens_per_bot: u64,
+    /// Tokens per calendar month per organization; 0: unlimited.
+    pub monthly_tokens_per_org: u64,
+    /// Default lifetime of cached answers (a bot's `llm-cache-ttl` wins), in seconds.
+    pub cache_ttl_secs: u64,
+    /// The `llama-server` program started for `llm-provider=llamacpp` bots with a model
+    /// file.
+    pub llama_server: String,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            provider: String::new(),
+            url: String::new(),
+            model: String::new(),
+            embedding_url: String::new(),
+            embedding_model: String::new(),
+            connect_timeout_secs: 5,
+            request_timeout_secs: 120,
+            idle_timeout_secs: 30,
+            max_retries: 3,
+            max_retry_after_secs: 30,
+            max_tool_rounds: 8,
+            requests_per_minute_per_bot: 0,
+            requests_per_minute_per_org: 0,
+            monthly_tokens_per_bot: 0,
+            monthly_tokens_per_org: 0,
+            cache_ttl_secs: 3600,
+            llama_server: "llama-server".into(),
+        }
+    }
 }
 
 /// `[server]`
@@ -413,6 +483,26 @@ impl Config {
         if auth.admin_username.trim().is_empty() {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));
         }
+        for (key, value) in [("llm.url", &self.llm.url), ("llm.embedding_url", &self.llm.embedding_url)] {
+            if !value.trim().is_empty() {
+                let url = url::Url::parse(value.trim()).map_err(|e| ConfigError::key(key, format!("malformed URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::key(key, "must be an http(s) URL"));
+                }
+            }
+        }
+        if !matches!(
+            self.llm.provider.as_str(),
+            "" | "openai" | "anthropic" | "azure" | "ollama" | "llamacpp"
+        ) {
+            return Err(ConfigError::key(
+                "llm.provider",
+                "expected openai, anthropic, azure, ollama or llamacpp",
+            ));
+        }
+        if self.llm.request_timeout_secs == 0 || self.llm.idle_timeout_secs == 0 {
+            return Err(ConfigError::key("llm", "timeouts must be at least 1 second"));
+        }
         if !self.secrets.master_key.is_empty() {
             crate::secrets::parse_master_key(&self.secrets.master_key)
                 .map_err(|m| ConfigError::key("secrets.master_key", m))?;
@@ -539,11 +629,17 @@ pub struct Overrides {
 }
 
 /// Environment variables that map straight to keys, for the usual twelve-factor names.
-const WELL_KNOWN_ENV: [(&str, &str); 5] = [
+const WELL_KNOWN_ENV: [(&str, &str); 11] = [
     ("DATABASE_URL", "database.url"),
     ("REDIS_URL", "cache.redis_url"),
     ("BOTSERVER_MASTER_KEY", "secrets.master_key"),
     ("BOTSERVER_LOG", "log.level"),
+    ("LLM_URL", "llm.url"),
+    ("LLM_MODEL", "llm.model"),
+    ("LLM_PROVIDER", "llm.provider"),
+    ("LLM_KEY", "secrets.values.llm-key"),
+    ("EMBEDDING_URL", "llm.embedding_url"),
+    ("EMBEDDING_MODEL", "llm.embedding_model"),
     ("BOTSERVER_LOG_FORMAT", "log.format"),
 ];
 

@@ -7,6 +7,7 @@
 //! here, through traits, and never depend on each other.
 
 pub mod auth;
+pub mod bots;
 pub mod cache;
 pub mod config;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod services;
 pub mod state;
 pub mod testing;
 
+pub use bots::{BotInfo, BotRegistry};
 pub use cache::{Cache, LockToken, MemoryCache, Subscription};
 pub use config::{Config, ConfigError, DatabaseTarget, Overrides};
 pub use db::{AnyConnection, Backend, CORE_MIGRATIONS, Db, DbErr, MigrationSet};

@@ -49,6 +49,29 @@ pub struct ChatMessage {
     /// For `tool` messages: the call this answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// For `assistant` messages: the tools the model asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl ChatMessage {
+    /// A plain message.
+    pub fn new(role: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// The result of tool call `call_id`.
+    pub fn tool_result(call_id: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            tool_call_id: Some(call_id.into()),
+            ..ChatMessage::new("tool", content)
+        }
+    }
 }
 
 /// A tool call requested by the model.
@@ -76,6 +99,8 @@ pub struct Usage {
 pub struct ChatRequest {
     /// The bot asking (selects its provider and limits).
     pub bot: Option<BotId>,
+    /// The conversation asking, for usage accounting.
+    pub session: Option<SessionId>,
     /// Model override.
     pub model: Option<String>,
     /// The conversation so far.
@@ -99,6 +124,8 @@ pub struct ChatResponse {
     pub tool_calls: Vec<ToolCall>,
     /// Token counts.
     pub usage: Usage,
+    /// The model that answered.
+    pub model: String,
 }
 
 /// One piece of a streamed answer.
@@ -321,6 +348,38 @@ pub struct FreeText {
     pub model: Option<String>,
     /// Suggestions to keep showing with the answer.
     pub suggestions: Vec<botlib::protocol::Suggestion>,
+    /// Tools the session offers the model (`ADD TOOL`), in OpenAI function shape.
+    #[serde(default)]
+    pub tools: Vec<serde_json::Value>,
+    /// Knowledge bases the session uses (`USE KB`).
+    #[serde(default)]
+    pub kbs: Vec<String>,
+}
+
+/// A tool call to run for a conversation (the model asked for it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolInput {
+    /// The bot.
+    pub bot: BotId,
+    /// The conversation.
+    pub session: SessionId,
+    /// The user.
+    pub user: UserId,
+    /// The tool (script stem).
+    pub name: String,
+    /// Arguments from the model, validated against the tool's schema before it runs.
+    pub arguments: serde_json::Value,
+    /// The channel scripts see.
+    pub channel: String,
+}
+
+/// What a tool run produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolOutput {
+    /// The script's RETURN value: the tool result sent back to the model.
+    pub result: serde_json::Value,
+    /// What the script TALKed (shown to the user).
+    pub messages: Vec<String>,
 }
 
 /// What anyone may see of a bot: the chat page's picker and theme.
@@ -373,6 +432,53 @@ pub trait DialogEngine: Send + Sync {
     /// Forgets a conversation (its state and journal); `false` when there was none.
     async fn forget(&self, _session: SessionId) -> AppResult<bool> {
         Ok(false)
+    }
+    /// Runs a tool the model called: arguments validated against the tool's schema
+    /// (`BadRequest` naming the problem when they do not fit), the script run once with
+    /// them as variables. Only scripts declared as tools (`DESCRIPTION`) run.
+    async fn run_tool(&self, _call: ToolInput) -> AppResult<ToolOutput> {
+        Err(AppError::NotConfigured("tools"))
+    }
+}
+
+/// One passage a knowledge base returned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    /// The knowledge base.
+    pub kb: String,
+    /// The source document (path inside the KB, or a URL).
+    pub source: String,
+    /// Where in the document (`chunk 3`, a heading, a page).
+    pub location: String,
+    /// The passage's text.
+    pub text: String,
+    /// Relevance (higher is better; fused rank score for hybrid search).
+    pub score: f32,
+}
+
+/// A knowledge-base search.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KbQuery {
+    /// The bot whose knowledge bases are searched.
+    pub bot: BotId,
+    /// Which of its knowledge bases; empty means all of them.
+    pub kbs: Vec<String>,
+    /// The question.
+    pub query: String,
+    /// At most this many passages (the bot's `kb-top-k` when `None`).
+    pub top_k: Option<usize>,
+}
+
+/// Knowledge bases: documents indexed for retrieval (lexical, plus vectors when an
+/// embedding model is available).
+#[async_trait]
+pub trait KnowledgeBase: Send + Sync {
+    /// The best passages for a question.
+    async fn search(&self, query: KbQuery) -> AppResult<Vec<Passage>>;
+    /// Crawls a website (bounded, SSRF rules) into a knowledge base of the bot and
+    /// returns its name.
+    async fn index_website(&self, _bot: BotId, _url: String) -> AppResult<String> {
+        Err(AppError::NotConfigured("website indexing"))
     }
 }
 
@@ -431,6 +537,13 @@ impl VectorStore for NotConfigured {
     }
     async fn delete_by_document(&self, _: &str, _: &str) -> AppResult<u64> {
         Err(AppError::NotConfigured("vector store"))
+    }
+}
+
+#[async_trait]
+impl KnowledgeBase for NotConfigured {
+    async fn search(&self, _: KbQuery) -> AppResult<Vec<Passage>> {
+        Err(AppError::NotConfigured("knowledge base"))
     }
 }
 

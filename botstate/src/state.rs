@@ -2,6 +2,7 @@
 //! embedded defaults or on real services.
 
 use crate::auth::Authenticator;
+use crate::bots::BotRegistry;
 use crate::cache::{Cache, MemoryCache};
 use crate::config::Config;
 use crate::db::{Db, DbOptions, MigrationSet, run_migrations};
@@ -9,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::redis_cache::RedisCache;
 use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_secrets_file};
 use crate::services::{
-    DialogEngine, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
+    DialogEngine, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
 };
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -35,6 +36,10 @@ pub struct AppState {
     pub llm: Arc<dyn LlmProvider>,
     /// Vector indexes.
     pub vectors: Arc<dyn VectorStore>,
+    /// Knowledge bases (retrieval over bots' documents).
+    pub kb: Arc<dyn KnowledgeBase>,
+    /// The bots loaded now and their settings.
+    pub bots: Arc<BotRegistry>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
     /// Scheduled jobs.
@@ -128,6 +133,8 @@ impl AppState {
             objects: Arc::new(NotConfigured),
             llm: Arc::new(NotConfigured),
             vectors: Arc::new(NotConfigured),
+            kb: Arc::new(NotConfigured),
+            bots: Arc::new(BotRegistry::default()),
             mailer: Arc::new(NotConfigured),
             scheduler: Arc::new(NotConfigured),
             dialogs: Arc::new(NotConfigured),

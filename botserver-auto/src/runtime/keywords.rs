@@ -26,8 +26,10 @@ pub struct Services {
     pub objects: Arc<dyn botstate::services::ObjectStore>,
     /// Language models.
     pub llm: Arc<dyn botstate::services::LlmProvider>,
-    /// Vector indexes.
-    pub vectors: Arc<dyn botstate::services::VectorStore>,
+    /// Knowledge bases.
+    pub kb: Arc<dyn botstate::services::KnowledgeBase>,
+    /// The loaded bots' settings, published for the other domains.
+    pub bots: Arc<botstate::BotRegistry>,
     /// Outgoing mail.
     pub mailer: Arc<dyn botstate::services::Mailer>,
     /// Schedules and event hooks.
@@ -53,7 +55,8 @@ impl Services {
             cache: state.cache.clone(),
             objects: state.objects.clone(),
             llm: state.llm.clone(),
-            vectors: state.vectors.clone(),
+            kb: state.kb.clone(),
+            bots: state.bots.clone(),
             mailer: state.mailer.clone(),
             scheduler: state.scheduler.clone(),
             http: crate::net::Guarded::new(strict).map_err(|e| e.to_string())?,
@@ -543,21 +546,19 @@ fn llm(prompt: String, _mode: Option<String>) -> R {
         for (name, t) in &ctx.state.contexts {
             system.push_str(&format!("\n\n[{name}]\n{t}"));
         }
+        if system.trim().is_empty()
+            && let Some(p) = s.bots.get(ctx.session.bot_id).and_then(|b| b.system_prompt().map(str::to_string))
+        {
+            system = p;
+        }
         let mut messages = Vec::new();
         if !system.trim().is_empty() {
-            messages.push(ChatMessage {
-                role: "system".into(),
-                content: system,
-                tool_call_id: None,
-            });
+            messages.push(ChatMessage::new("system", system));
         }
-        messages.push(ChatMessage {
-            role: "user".into(),
-            content: prompt,
-            tool_call_id: None,
-        });
+        messages.push(ChatMessage::new("user", prompt));
         let req = ChatRequest {
             bot: Some(ctx.session.bot_id),
+            session: ctx.session.session_id.parse().ok(),
             model: ctx.state.model.clone(),
             messages,
             ..Default::default()
@@ -577,25 +578,27 @@ fn think_kb(query: String) -> R {
         let bot = ctx.session.bot_id;
         let kbs = ctx.state.kbs.clone();
         async move {
-            let vectors = s.llm.embed(Some(bot), vec![query]).await.map_err(service_error)?;
-            let vector = vectors.into_iter().next().unwrap_or_default();
-            let mut out = Vec::new();
-            for kb in kbs {
-                let collection = format!("{bot}_{kb}");
-                for hit in s
-                    .vectors
-                    .search(&collection, vector.clone(), 5, None)
-                    .await
-                    .map_err(service_error)?
-                {
-                    out.push(json!({
-                        "text": hit.payload.get("text").cloned().unwrap_or(Json::Null),
-                        "source": hit.payload.get("source").cloned().unwrap_or(Json::Null),
-                        "score": hit.score,
-                    }));
-                }
-            }
-            Ok(Json::Array(out))
+            let query = botstate::services::KbQuery {
+                bot,
+                kbs,
+                query,
+                top_k: None,
+            };
+            let passages = s.kb.search(query).await.map_err(service_error)?;
+            Ok(Json::Array(
+                passages
+                    .into_iter()
+                    .map(|p| {
+                        json!({
+                            "text": p.text,
+                            "source": p.source,
+                            "location": p.location,
+                            "kb": p.kb,
+                            "score": p.score,
+                        })
+                    })
+                    .collect(),
+            ))
         }
     })
 }
