@@ -1,0 +1,2 @@
+DROP TABLE kb_chunks;
+DROP TABLE kb_documents;

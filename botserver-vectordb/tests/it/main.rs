@@ -1,0 +1,1 @@
+//! Integration tests of the knowledge bases: one binary, one module per area.
