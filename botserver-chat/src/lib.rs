@@ -9,10 +9,12 @@
 //! nothing about a conversation lives only in this process's memory (a socket's queue is
 //! a cache of the log, refilled by `GET /api/sessions/{id}/messages?after=`).
 
+mod answer;
 pub mod api;
 pub mod hub;
 pub mod identity;
 pub mod metrics;
+pub mod prompt;
 pub mod socket;
 pub mod store;
 pub mod turns;
@@ -48,7 +50,8 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
             cache: state.cache.clone(),
             dialogs: state.dialogs.clone(),
             llm: state.llm.clone(),
-            vectors: state.vectors.clone(),
+            kb: state.kb.clone(),
+            bots: state.bots.clone(),
             hub: hub.clone(),
             metrics: metrics::ChatMetrics::register(&state.metrics),
         });

@@ -244,6 +244,9 @@ pub fn next_pending_after(c: &mut AnyConnection, session: &str, seq: i64) -> Res
 pub struct BotText {
     pub content: String,
     pub suggestions: Vec<Suggestion>,
+    /// `text`, or `confirm` (a tool call waiting for the user's yes: kept in the log for
+    /// the next turn, never shown).
+    pub kind: &'static str,
 }
 
 /// Stores a turn's answer (one transaction: run it in `Db::write`): the bot messages, the
@@ -287,7 +290,7 @@ pub fn finish_turn(
             session_id: session.to_string(),
             seq,
             role: "bot".into(),
-            kind: "text".into(),
+            kind: r.kind.into(),
             content: r.content.clone(),
             suggestions: serde_json::to_string(&r.suggestions).expect("json"),
             client_id: None,
@@ -322,6 +325,8 @@ pub fn messages_after(
     Ok(cm::table
         .filter(cm::session_id.eq(session))
         .filter(cm::seq.gt(after))
+        // Internal records (a tool call waiting for confirmation) are never shown.
+        .filter(cm::kind.ne("confirm"))
         .order(cm::seq.asc())
         .limit(limit)
         .select(Message::as_select())

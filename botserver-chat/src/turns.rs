@@ -11,15 +11,14 @@
 use crate::hub::Hub;
 use crate::metrics::ChatMetrics;
 use crate::store::{self, BotText, Message, Session};
-use botlib::protocol::{BotResponse, MessageType, ServerEvent, SourceItem, Suggestion};
+use botlib::protocol::{BotResponse, MessageType, ServerEvent, Suggestion};
 use botlib::{AppError, AppResult, BotId};
 use botstate::Db;
 use botstate::cache::Cache;
 use botstate::services::{
-    BotProfile, ChatChunk, ChatMessage, ChatRequest, DialogEngine, FreeText, LlmProvider, TurnInput,
-    TurnOutput, VectorStore,
+    BotProfile, DialogEngine, FreeText, KnowledgeBase, LlmProvider, TurnInput, TurnOutput,
 };
-use futures_util::StreamExt;
+use botstate::BotRegistry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -32,12 +31,6 @@ pub const SORRY: &str = "Sorry, something went wrong on my side. Please try agai
 
 /// How long a worker may hold a session before another may take over.
 const SESSION_LOCK: Duration = Duration::from_secs(150);
-/// A streamed answer that sends nothing for this long is abandoned.
-const STREAM_IDLE: Duration = Duration::from_secs(30);
-/// A streamed answer may take this long in all.
-const STREAM_TOTAL: Duration = Duration::from_secs(180);
-/// Knowledge-base passages a fallback answer may quote.
-const KB_TOP_K: usize = 3;
 
 /// Everything a turn needs, shared by the sockets, the REST routes and the wake-up loop.
 pub struct Chat {
@@ -45,7 +38,8 @@ pub struct Chat {
     pub cache: Arc<dyn Cache>,
     pub dialogs: Arc<dyn DialogEngine>,
     pub llm: Arc<dyn LlmProvider>,
-    pub vectors: Arc<dyn VectorStore>,
+    pub kb: Arc<dyn KnowledgeBase>,
+    pub bots: Arc<BotRegistry>,
     pub hub: Arc<Hub>,
     pub metrics: ChatMetrics,
 }
@@ -79,9 +73,9 @@ pub fn event_frame(e: &ServerEvent) -> String {
 }
 
 /// A reply before it is stored: its text, and whether its pieces were streamed already.
-struct Reply {
-    text: BotText,
-    streamed: bool,
+pub(crate) struct Reply {
+    pub(crate) text: BotText,
+    pub(crate) streamed: bool,
 }
 
 impl Chat {
@@ -257,7 +251,7 @@ impl Chat {
         Ok(())
     }
 
-    fn count_error(&self, s: &Session, e: &AppError) {
+    pub(crate) fn count_error(&self, s: &Session, e: &AppError) {
         tracing::warn!(bot = %s.bot_name, session = %s.id, error = %e, "chat turn failed");
         self.metrics
             .errors
@@ -279,191 +273,13 @@ impl Chat {
             .db
             .write(move |c| store::finish_turn(c, &sid, answered, start, &texts))
             .await?;
-        for (m, r) in stored.iter().zip(&replies) {
+        for (m, r) in stored.iter().zip(&replies).filter(|(m, _)| m.kind == "text") {
             // A streamed answer's pieces were sent already: close it with its id.
             let content = if r.streamed { "" } else { m.content.as_str() };
             let frame = bot_frame(s, content, true, m.suggestion_list(), Some(m.seq));
             self.hub.send(&s.id, frame, None).await;
         }
         Ok(())
-    }
-
-    /// A message no script waited for: the language model (streamed), else the knowledge
-    /// base, else the fallback.
-    async fn free_text(&self, s: &Session, m: &Message, ft: FreeText) -> Vec<Reply> {
-        let bot = self.bot(&s.bot_name);
-        let limit = bot.as_ref().map(|b| b.history_limit).unwrap_or(10) as i64;
-        let (sid, before) = (s.id.clone(), m.seq);
-        let history = self
-            .db
-            .run(move |c| store::recent(c, &sid, before, limit * 2))
-            .await
-            .unwrap_or_default();
-        let mut messages = Vec::new();
-        if !ft.system_prompt.trim().is_empty() {
-            messages.push(chat_message("system", &ft.system_prompt));
-        }
-        // The conversation's text only (not tool runs or "continue" frames).
-        for h in history.into_iter().filter(|h| h.kind == "text") {
-            messages.push(chat_message(
-                if h.role == "user" { "user" } else { "assistant" },
-                &h.content,
-            ));
-        }
-        messages.push(chat_message("user", &ft.message));
-        let req = ChatRequest {
-            bot: s.bot_id.parse().ok(),
-            model: ft.model.clone(),
-            messages,
-            ..Default::default()
-        };
-        match self.llm.chat_stream(req).await {
-            Ok(stream) => return self.stream(s, m.seq, stream, ft.suggestions).await,
-            Err(AppError::NotConfigured(_)) => {}
-            Err(e) => {
-                self.count_error(s, &e);
-                return vec![plain(SORRY)];
-            }
-        }
-        if let Some(r) = self.answer_from_kb(s, &ft).await {
-            return vec![r];
-        }
-        self.metrics
-            .fallbacks
-            .get_or_create(&ChatMetrics::bot(&s.bot_name))
-            .inc();
-        vec![Reply {
-            text: BotText {
-                content: FALLBACK.into(),
-                suggestions: ft.suggestions,
-            },
-            streamed: false,
-        }]
-    }
-
-    /// Sends the model's answer piece by piece; a new message from the user cancels it
-    /// (the part already sent is what gets stored).
-    async fn stream(
-        &self,
-        s: &Session,
-        answering: i64,
-        mut stream: futures_util::stream::BoxStream<'static, AppResult<ChatChunk>>,
-        suggestions: Vec<Suggestion>,
-    ) -> Vec<Reply> {
-        let cancel: CancellationToken = self.hub.begin_stream(&s.id);
-        // A message that arrived before this stream could be cancelled cancels it now.
-        let (sid, seq) = (s.id.clone(), answering);
-        if let Ok(Some(next)) = self
-            .db
-            .run(move |c| store::next_pending_after(c, &sid, seq))
-            .await
-        {
-            tracing::debug!(session = %s.id, next = next.seq, "chat: answer superseded before it streamed");
-            cancel.cancel();
-        }
-        let deadline = tokio::time::sleep(STREAM_TOTAL);
-        tokio::pin!(deadline);
-        let mut text = String::new();
-        let mut failed = false;
-        loop {
-            let next = tokio::select! {
-                n = tokio::time::timeout(STREAM_IDLE, stream.next()) => n,
-                _ = cancel.cancelled() => break,
-                _ = &mut deadline => { failed = true; break }
-            };
-            match next {
-                Ok(Some(Ok(ChatChunk::Text(t)))) if !t.is_empty() => {
-                    self.hub
-                        .send(&s.id, bot_frame(s, &t, false, vec![], None), None)
-                        .await;
-                    text.push_str(&t);
-                }
-                Ok(Some(Ok(ChatChunk::Done(_)))) | Ok(None) => break,
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => {
-                    self.count_error(s, &e);
-                    failed = true;
-                    break;
-                }
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        self.hub.end_stream(&s.id);
-        if failed && text.is_empty() {
-            self.metrics
-                .errors
-                .get_or_create(&ChatMetrics::bot(&s.bot_name))
-                .inc();
-            return vec![plain(SORRY)];
-        }
-        if text.is_empty() {
-            // Cancelled before its first piece: nothing was said, nothing is stored.
-            return Vec::new();
-        }
-        vec![Reply {
-            text: BotText {
-                content: text,
-                suggestions,
-            },
-            streamed: true,
-        }]
-    }
-
-    /// The best passages of the bot's knowledge base for the message, when the bot has one
-    /// and embeddings are available; the sources go out as a `sources` event.
-    async fn answer_from_kb(&self, s: &Session, ft: &FreeText) -> Option<Reply> {
-        let bot: BotId = s.bot_id.parse().ok()?;
-        let vector = self
-            .llm
-            .embed(Some(bot), vec![ft.message.clone()])
-            .await
-            .ok()?
-            .into_iter()
-            .next()?;
-        let hits = self
-            .vectors
-            .search(&format!("kb_{}", bot.as_uuid().simple()), vector, KB_TOP_K, None)
-            .await
-            .ok()?;
-        let best = hits.first()?;
-        let text = |h: &botstate::services::VectorHit| {
-            h.payload
-                .get("text")
-                .and_then(|t| t.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let items: Vec<SourceItem> = hits
-            .iter()
-            .map(|h| SourceItem {
-                source: h
-                    .payload
-                    .get("document")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
-                location: h
-                    .payload
-                    .get("location")
-                    .and_then(|d| d.as_str())
-                    .map(str::to_string),
-                score: h.score,
-                text: Some(text(h)),
-            })
-            .collect();
-        self.hub
-            .send(&s.id, event_frame(&ServerEvent::Sources { items }), None)
-            .await;
-        Some(Reply {
-            text: BotText {
-                content: text(best),
-                suggestions: ft.suggestions.clone(),
-            },
-            streamed: false,
-        })
     }
 
     /// Resumes conversations whose WAIT is over, stores and delivers what they said. Runs
@@ -502,15 +318,12 @@ impl Chat {
     }
 }
 
-fn chat_message(role: &str, content: &str) -> ChatMessage {
-    ChatMessage::new(role, content)
-}
-
 fn plain(content: &str) -> Reply {
     Reply {
         text: BotText {
             content: content.into(),
             suggestions: vec![],
+            kind: "text",
         },
         streamed: false,
     }
@@ -523,6 +336,7 @@ fn texts(out: TurnOutput) -> Vec<Reply> {
             text: BotText {
                 content: m.content,
                 suggestions: m.suggestions,
+                kind: "text",
             },
             streamed: false,
         })

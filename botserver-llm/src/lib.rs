@@ -14,6 +14,8 @@
 pub mod answer_cache;
 pub mod anthropic;
 pub mod api;
+#[cfg(feature = "test-double")]
+pub mod double;
 pub mod guard;
 pub mod llamacpp;
 pub mod metrics;
