@@ -9,7 +9,7 @@
 //! nothing about a conversation lives only in this process's memory (a socket's queue is
 //! a cache of the log, refilled by `GET /api/sessions/{id}/messages?after=`).
 
-mod answer;
+pub mod answer;
 pub mod api;
 pub mod hub;
 pub mod identity;
