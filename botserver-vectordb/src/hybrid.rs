@@ -3,8 +3,10 @@
 //! calibration between BM25 scores and cosine similarities.
 //!
 //! The fused score is normalised to (0, 1] by dividing by the best score possible with the
-//! lists searched (`lists / (k + 1)`): an item first in every list scores 1, an item first
-//! in one of two lists about 0.5. `kb-min-score` applies to that normalised score.
+//! lists searched (`lists / (k + 1)`; a list searched that found nothing still counts): an
+//! item first in every list scores 1, an item first in one of two lists 0.5. So with
+//! embeddings, a passage that only one of the two searches found scores at most 0.5, and
+//! `kb-min-score` (on that normalised score) can ask for agreement.
 
 use std::collections::HashMap;
 
@@ -22,14 +24,13 @@ pub struct Fused {
     pub ranks: Vec<Option<usize>>,
 }
 
-/// Fuses `lists` (ids, best first), keeps items scoring at least `min_score`, returns at
+/// Fuses `lists` (ids, best first; one per search made), keeps items scoring at least `min_score`, returns at
 /// most `top_k`, best first (ties: the better best rank, then the id).
 pub fn fuse(lists: &[Vec<String>], top_k: usize, min_score: f32) -> Vec<Fused> {
-    let searched = lists.iter().filter(|l| !l.is_empty()).count();
-    if searched == 0 || top_k == 0 {
+    if lists.iter().all(Vec::is_empty) || top_k == 0 {
         return Vec::new();
     }
-    let best = searched as f32 / (RRF_K + 1.0);
+    let best = lists.len() as f32 / (RRF_K + 1.0);
     let mut by_id: HashMap<&str, Fused> = HashMap::new();
     for (li, list) in lists.iter().enumerate() {
         for (r, id) in list.iter().enumerate() {
@@ -81,8 +82,9 @@ mod tests {
         );
         assert!(f[0].score <= 1.0 && f[0].score > 0.9);
         assert_eq!(f[0].ranks, vec![Some(1), Some(2)]);
-        let single = fuse(&[ids(&["x"]), vec![]], 10, 0.0);
-        assert_eq!(single[0].score, 1.0, "normalised by the lists actually searched");
+        let one_of_two = fuse(&[ids(&["x"]), vec![]], 10, 0.0);
+        assert_eq!(one_of_two[0].score, 0.5, "found by one of two searches");
+        assert_eq!(fuse(&[ids(&["x"])], 10, 0.0)[0].score, 1.0);
     }
 
     #[test]

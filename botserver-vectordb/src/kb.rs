@@ -303,8 +303,9 @@ impl KbService {
                 .collect();
             (hits.into_iter().map(|h| h.chunk.id).collect::<Vec<_>>(), kbs)
         };
-        let vector = self.vector_hits(bot, text, &kbs, depth).await;
-        let fused = hybrid::fuse(&[lexical, vector], top_k, min_score);
+        let mut lists = vec![lexical];
+        lists.extend(self.vector_hits(bot, text, &kbs, depth).await);
+        let fused = hybrid::fuse(&lists, top_k, min_score);
         if fused.is_empty() {
             return Ok(Vec::new());
         }
@@ -325,22 +326,28 @@ impl KbService {
             .collect())
     }
 
-    /// Chunk ids by vector similarity across `kbs`, best first; empty when the bot has no
-    /// embedding model or the call fails (logged).
-    async fn vector_hits(&self, bot: &BotInfo, text: &str, kbs: &[String], depth: usize) -> Vec<String> {
+    /// Chunk ids by vector similarity across `kbs`, best first; `None` when no vector
+    /// search was made (no embedding model, or embedding the query failed, logged).
+    async fn vector_hits(
+        &self,
+        bot: &BotInfo,
+        text: &str,
+        kbs: &[String],
+        depth: usize,
+    ) -> Option<Vec<String>> {
         if kbs.is_empty() {
-            return Vec::new();
+            return None;
         }
         let q = match self.deps.llm.embed(Some(bot.id), vec![text.to_string()]).await {
             Ok(mut v) if v.len() == 1 => v.remove(0),
             Ok(_) => {
                 tracing::warn!(bot = %bot.name, "embedding a query returned no vector");
-                return Vec::new();
+                return None;
             }
-            Err(AppError::NotConfigured(_)) => return Vec::new(),
+            Err(AppError::NotConfigured(_)) => return None,
             Err(e) => {
                 tracing::warn!(bot = %bot.name, error = %e, "embedding a query failed; lexical results only");
-                return Vec::new();
+                return None;
             }
         };
         let space = vector_space(bot);
@@ -355,7 +362,7 @@ impl KbService {
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         hits.truncate(depth);
-        hits.into_iter().map(|h| h.id).collect()
+        Some(hits.into_iter().map(|h| h.id).collect())
     }
 }
 

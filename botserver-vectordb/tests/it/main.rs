@@ -1,1 +1,9 @@
-//! Integration tests of the knowledge bases: one binary, one module per area.
+//! The knowledge bases end to end, in process: the indexer over real files, a real SQLite
+//! database and the embedded vector store on disk, with a test double for embeddings;
+//! the vector-store suite; retrieval quality; the REST routes.
+
+mod api;
+mod ingest;
+mod recall;
+mod store;
+mod support;
