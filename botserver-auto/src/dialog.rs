@@ -16,7 +16,8 @@ use crate::schema::{dialog_replies as dr, dialog_scripts as ds, dialog_sessions 
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
 use botstate::services::{
-    BotProfile, DialogEngine, FreeText, ToolInput, ToolOutput, OutboundMessage, TurnInput, TurnOutput, WokenTurn,
+    BotProfile, DialogEngine, FreeText, OutboundMessage, ToolInput, ToolOutput, TurnInput, TurnOutput,
+    WokenTurn,
 };
 use botstate::{AnyConnection, Db, DbErr};
 use diesel::prelude::*;

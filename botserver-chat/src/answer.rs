@@ -12,7 +12,9 @@ use crate::store::{self, BotText, Message, Session};
 use crate::turns::{Chat, FALLBACK, Reply, SORRY, bot_frame, event_frame};
 use botlib::protocol::{ServerEvent, SourceItem, Suggestion};
 use botlib::{AppError, BotId};
-use botstate::services::{ChatChunk, ChatMessage, ChatRequest, FreeText, KbQuery, Passage, ToolCall, ToolInput};
+use botstate::services::{
+    ChatChunk, ChatMessage, ChatRequest, FreeText, KbQuery, Passage, ToolCall, ToolInput,
+};
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +28,7 @@ const PROMPT_TOKENS: usize = 3000;
 /// The answer when the rate limit refuses a call.
 pub const BUSY: &str = "I'm receiving too many questions right now. Please try again in a minute.";
 /// The answer when the monthly budget is used up.
-pub const BUDGET: &str =
-    "This assistant has used up its allowance of AI answers for now. Please try again later, or ask a person.";
+pub const BUDGET: &str = "This assistant has used up its allowance of AI answers for now. Please try again later, or ask a person.";
 /// Said when the tool loop hit its cap.
 pub const TOO_MANY_STEPS: &str = "I couldn't finish that: it took too many steps.";
 
@@ -54,7 +55,10 @@ impl Chat {
         if let Some(r) = self.confirmation(s, m, &ft).await {
             return r;
         }
-        let limit = info.as_ref().map(|b| b.parse_or("history-limit", 10i64)).unwrap_or(10);
+        let limit = info
+            .as_ref()
+            .map(|b| b.parse_or("history-limit", 10i64))
+            .unwrap_or(10);
         let (sid, before) = (s.id.clone(), m.seq);
         let history: Vec<(String, String)> = self
             .db
@@ -64,10 +68,18 @@ impl Chat {
             .into_iter()
             // The conversation's text only (not tool runs or "continue" frames).
             .filter(|h| h.kind == "text")
-            .map(|h| (if h.role == "user" { "user" } else { "assistant" }.to_string(), h.content))
+            .map(|h| {
+                (
+                    if h.role == "user" { "user" } else { "assistant" }.to_string(),
+                    h.content,
+                )
+            })
             .collect();
         let passages = self.passages(s, bot_id, &ft).await;
-        let budget = info.as_ref().map(|b| b.parse_or("llm-prompt-tokens", PROMPT_TOKENS)).unwrap_or(PROMPT_TOKENS);
+        let budget = info
+            .as_ref()
+            .map(|b| b.parse_or("llm-prompt-tokens", PROMPT_TOKENS))
+            .unwrap_or(PROMPT_TOKENS);
         let messages = prompt::assemble(&ft.system_prompt, &passages, &history, &ft.message, budget);
         let req = ChatRequest {
             bot: bot_id,
@@ -77,13 +89,22 @@ impl Chat {
             tools: ft.tools.clone(),
             ..Default::default()
         };
-        let max_rounds = info.as_ref().map(|b| b.parse_or("llm-max-tool-rounds", 8u32)).unwrap_or(8);
+        let max_rounds = info
+            .as_ref()
+            .map(|b| b.parse_or("llm-max-tool-rounds", 8u32))
+            .unwrap_or(8);
         let confirm: Vec<String> = info
             .as_ref()
             .and_then(|b| b.get("confirm-tools"))
-            .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
-        self.converse(s, m, req, ft.suggestions, &passages, max_rounds, &confirm).await
+        self.converse(s, m, req, ft.suggestions, &passages, max_rounds, &confirm)
+            .await
     }
 
     /// The model's rounds with tools between them, streamed as one answer.
@@ -101,7 +122,11 @@ impl Chat {
         let cancel = self.hub.begin_stream(&s.id);
         // A message that arrived before this stream could be cancelled cancels it now.
         let (sid, seq) = (s.id.clone(), m.seq);
-        if let Ok(Some(next)) = self.db.run(move |c| store::next_pending_after(c, &sid, seq)).await {
+        if let Ok(Some(next)) = self
+            .db
+            .run(move |c| store::next_pending_after(c, &sid, seq))
+            .await
+        {
             tracing::debug!(session = %s.id, next = next.seq, "chat: answer superseded before it streamed");
             cancel.cancel();
         }
@@ -128,7 +153,10 @@ impl Chat {
                 Ended::Failed => {
                     if said.is_empty() {
                         self.hub.end_stream(&s.id);
-                        self.metrics.errors.get_or_create(&ChatMetrics::bot(&s.bot_name)).inc();
+                        self.metrics
+                            .errors
+                            .get_or_create(&ChatMetrics::bot(&s.bot_name))
+                            .inc();
                         return vec![plain(SORRY)];
                     }
                     break;
@@ -148,11 +176,15 @@ impl Chat {
             for call in round.calls {
                 if confirm.contains(&call.name.to_ascii_lowercase()) {
                     // Ask first; the next message decides (see `confirmation`).
-                    let ask = format!("I'd like to run **{}** with {}. Shall I go ahead?", call.name, call.arguments);
+                    let ask = format!(
+                        "I'd like to run **{}** with {}. Shall I go ahead?",
+                        call.name, call.arguments
+                    );
                     self.say(s, &cancel, &mut said, &ask).await;
                     extra.push(Reply {
                         text: BotText {
-                            content: serde_json::json!({"tool": call.name, "arguments": call.arguments}).to_string(),
+                            content: serde_json::json!({"tool": call.name, "arguments": call.arguments})
+                                .to_string(),
                             suggestions: Vec::new(),
                             kind: "confirm",
                         },
@@ -174,12 +206,21 @@ impl Chat {
 
     /// Runs one tool the model asked for; its TALKs join the answer; returns what goes
     /// back to the model (the RETURN value, or the error it can correct).
-    async fn run_tool(&self, s: &Session, call: &ToolCall, cancel: &CancellationToken, said: &mut String) -> String {
+    async fn run_tool(
+        &self,
+        s: &Session,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+        said: &mut String,
+    ) -> String {
         let (Ok(bot), Ok(session), Ok(user)) = (s.bot_id.parse(), s.id.parse(), s.user_id.parse()) else {
             return "error: this conversation cannot run tools".into();
         };
         if !call.arguments.is_object() {
-            return format!("error: the arguments of {} must be a JSON object; got: {}", call.name, call.arguments);
+            return format!(
+                "error: the arguments of {} must be a JSON object; got: {}",
+                call.name, call.arguments
+            );
         }
         let input = ToolInput {
             bot,
@@ -203,7 +244,10 @@ impl Chat {
             Err(AppError::BadRequest(m)) => format!("error: {m}"),
             Err(e) => {
                 tracing::warn!(session = %s.id, tool = %call.name, error = %e, "chat: tool failed");
-                self.metrics.errors.get_or_create(&ChatMetrics::bot(&s.bot_name)).inc();
+                self.metrics
+                    .errors
+                    .get_or_create(&ChatMetrics::bot(&s.bot_name))
+                    .inc();
                 format!("error: the tool {} failed", call.name)
             }
         }
@@ -213,13 +257,21 @@ impl Chat {
     /// finish; anything else cancels it (and is answered normally when it is not "no").
     async fn confirmation(&self, s: &Session, m: &Message, ft: &FreeText) -> Option<Vec<Reply>> {
         let (sid, before) = (s.id.clone(), m.seq);
-        let last = self.db.run(move |c| store::recent(c, &sid, before, 1)).await.ok()?.pop()?;
+        let last = self
+            .db
+            .run(move |c| store::recent(c, &sid, before, 1))
+            .await
+            .ok()?
+            .pop()?;
         if last.kind != "confirm" {
             return None;
         }
         let pending: serde_json::Value = serde_json::from_str(&last.content).ok()?;
         let answer = ft.message.trim().to_ascii_lowercase();
-        let yes = matches!(answer.as_str(), "yes" | "y" | "ok" | "sim" | "sí" | "si" | "go ahead" | "confirm");
+        let yes = matches!(
+            answer.as_str(),
+            "yes" | "y" | "ok" | "sim" | "sí" | "si" | "go ahead" | "confirm"
+        );
         if !yes {
             if matches!(answer.as_str(), "no" | "n" | "não" | "nao" | "cancel") {
                 return Some(vec![plain("OK, I won't do it.")]);
@@ -267,13 +319,20 @@ impl Chat {
                     text: Some(p.text.clone()),
                 })
                 .collect();
-            self.hub.send(&s.id, event_frame(&ServerEvent::Sources { items }), None).await;
+            self.hub
+                .send(&s.id, event_frame(&ServerEvent::Sources { items }), None)
+                .await;
         }
         passages
     }
 
     /// No model: the best passage, quoted with its source, else the fallback.
-    async fn without_model(&self, s: &Session, passages: &[Passage], suggestions: Vec<Suggestion>) -> Vec<Reply> {
+    async fn without_model(
+        &self,
+        s: &Session,
+        passages: &[Passage],
+        suggestions: Vec<Suggestion>,
+    ) -> Vec<Reply> {
         if let Some(best) = passages.first() {
             let content = format!("{}\n\n*Source: {}*", best.text.trim(), best.source);
             return vec![Reply {
@@ -285,7 +344,10 @@ impl Chat {
                 streamed: false,
             }];
         }
-        self.metrics.fallbacks.get_or_create(&ChatMetrics::bot(&s.bot_name)).inc();
+        self.metrics
+            .fallbacks
+            .get_or_create(&ChatMetrics::bot(&s.bot_name))
+            .inc();
         vec![Reply {
             text: BotText {
                 content: FALLBACK.into(),
@@ -313,8 +375,14 @@ impl Chat {
         if cancel.is_cancelled() || text.is_empty() {
             return;
         }
-        let piece = if said.is_empty() { text.to_string() } else { format!("\n\n{text}") };
-        self.hub.send(&s.id, bot_frame(s, &piece, false, vec![], None), None).await;
+        let piece = if said.is_empty() {
+            text.to_string()
+        } else {
+            format!("\n\n{text}")
+        };
+        self.hub
+            .send(&s.id, bot_frame(s, &piece, false, vec![], None), None)
+            .await;
         said.push_str(&piece);
     }
 
@@ -342,9 +410,15 @@ impl Chat {
             match next {
                 Ok(Some(Ok(ChatChunk::Text(t)))) if !t.is_empty() => {
                     // A round after a tool run starts a new paragraph.
-                    let piece = if first && !said.is_empty() { format!("\n\n{t}") } else { t.clone() };
+                    let piece = if first && !said.is_empty() {
+                        format!("\n\n{t}")
+                    } else {
+                        t.clone()
+                    };
                     first = false;
-                    self.hub.send(&s.id, bot_frame(s, &piece, false, vec![], None), None).await;
+                    self.hub
+                        .send(&s.id, bot_frame(s, &piece, false, vec![], None), None)
+                        .await;
                     said.push_str(&piece);
                     round.text.push_str(&t);
                 }

@@ -17,7 +17,11 @@ pub fn passages_block(passages: &[Passage]) -> String {
          If they do not answer the question, say so.\n",
     );
     for (i, p) in passages.iter().enumerate() {
-        let loc = if p.location.is_empty() { String::new() } else { format!(", {}", p.location) };
+        let loc = if p.location.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", p.location)
+        };
         s.push_str(&format!("\n[{}] ({}{loc})\n{}\n", i + 1, p.source, p.text.trim()));
     }
     s
@@ -77,15 +81,29 @@ mod tests {
     #[test]
     fn oldest_history_goes_first_and_passages_stay() {
         let history: Vec<(String, String)> = (0..10)
-            .map(|i| (if i % 2 == 0 { "user" } else { "assistant" }.to_string(), format!("turn {i} {}", "x".repeat(80))))
+            .map(|i| {
+                (
+                    if i % 2 == 0 { "user" } else { "assistant" }.to_string(),
+                    format!("turn {i} {}", "x".repeat(80)),
+                )
+            })
             .collect();
-        let m = assemble("Be kind.", &[passage("We open at 9.")], &history, "When do you open?", 200);
+        let m = assemble(
+            "Be kind.",
+            &[passage("We open at 9.")],
+            &history,
+            "When do you open?",
+            200,
+        );
         assert_eq!(m.first().unwrap().role, "system");
         assert!(m[0].content.contains("[1] (hours.md, part 1)\nWe open at 9."));
         assert_eq!(m.last().unwrap().content, "When do you open?");
         let kept: Vec<&str> = m[1..m.len() - 1].iter().map(|c| c.content.as_str()).collect();
         assert!(!kept.is_empty() && kept.len() < 10, "{}", kept.len());
-        assert!(kept.last().unwrap().starts_with("turn 9"), "the newest turns are kept");
+        assert!(
+            kept.last().unwrap().starts_with("turn 9"),
+            "the newest turns are kept"
+        );
         let total: usize = m.iter().map(|c| tokens(&c.content)).sum();
         assert!(total <= 200, "{total}");
     }

@@ -13,12 +13,12 @@ use crate::metrics::ChatMetrics;
 use crate::store::{self, BotText, Message, Session};
 use botlib::protocol::{BotResponse, MessageType, ServerEvent, Suggestion};
 use botlib::{AppError, AppResult, BotId};
+use botstate::BotRegistry;
 use botstate::Db;
 use botstate::cache::Cache;
 use botstate::services::{
     BotProfile, DialogEngine, FreeText, KnowledgeBase, LlmProvider, TurnInput, TurnOutput,
 };
-use botstate::BotRegistry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;

@@ -28,7 +28,13 @@ pub fn authorize(req: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::Re
 }
 
 /// The request body.
-pub fn body(req: &ChatRequest, model: &str, temperature: Option<f32>, max_tokens: Option<u32>, stream: bool) -> Value {
+pub fn body(
+    req: &ChatRequest,
+    model: &str,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+    stream: bool,
+) -> Value {
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     for m in &req.messages {
@@ -42,7 +48,12 @@ pub fn body(req: &ChatRequest, model: &str, temperature: Option<f32>, max_tokens
                 });
                 // Consecutive tool results share one user turn.
                 match messages.last_mut() {
-                    Some(last) if last["role"] == "user" && last["content"].as_array().is_some_and(|c| c.iter().all(|b| b["type"] == "tool_result")) => {
+                    Some(last)
+                        if last["role"] == "user"
+                            && last["content"]
+                                .as_array()
+                                .is_some_and(|c| c.iter().all(|b| b["type"] == "tool_result")) =>
+                    {
                         last["content"].as_array_mut().expect("array").push(block);
                     }
                     _ => messages.push(json!({"role": "user", "content": [block]})),
@@ -55,7 +66,11 @@ pub fn body(req: &ChatRequest, model: &str, temperature: Option<f32>, max_tokens
                     blocks.push(json!({"type": "text", "text": m.content}));
                 }
                 for c in &m.tool_calls {
-                    let input = if c.arguments.is_object() { c.arguments.clone() } else { json!({}) };
+                    let input = if c.arguments.is_object() {
+                        c.arguments.clone()
+                    } else {
+                        json!({})
+                    };
                     blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
                 }
                 messages.push(json!({"role": role, "content": blocks}));
@@ -110,15 +125,29 @@ pub fn parse_response(v: &Value) -> AppResult<ChatResponse> {
         .ok_or_else(|| AppError::Unavailable("the language model answered without content".into()))?;
     let mut r = ChatResponse {
         usage: v.get("usage").map(usage).unwrap_or_default(),
-        model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         ..Default::default()
     };
     for b in blocks {
         match b.get("type").and_then(Value::as_str) {
-            Some("text") => r.content.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("text") => r
+                .content
+                .push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
             Some("tool_use") => r.tool_calls.push(ToolCall {
-                id: b.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                name: b.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                id: b
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                name: b
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 arguments: b.get("input").cloned().unwrap_or(json!({})),
             }),
             _ => {}
@@ -139,7 +168,11 @@ impl StreamState {
     /// The chunks one event yields.
     pub fn on_event(&mut self, event: &str, data: &str) -> AppResult<Vec<ChatChunk>> {
         let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
-        let kind = if event.is_empty() { v.get("type").and_then(Value::as_str).unwrap_or("") } else { event };
+        let kind = if event.is_empty() {
+            v.get("type").and_then(Value::as_str).unwrap_or("")
+        } else {
+            event
+        };
         let mut out = Vec::new();
         match kind {
             "message_start" => {
@@ -159,14 +192,21 @@ impl StreamState {
             }
             "content_block_delta" => match v.pointer("/delta/type").and_then(Value::as_str) {
                 Some("text_delta") => {
-                    let t = v.pointer("/delta/text").and_then(Value::as_str).unwrap_or_default();
+                    let t = v
+                        .pointer("/delta/text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     if !t.is_empty() {
                         out.push(ChatChunk::Text(t.to_string()));
                     }
                 }
                 Some("input_json_delta") => {
                     if let Some(tool) = &mut self.tool {
-                        tool.2.push_str(v.pointer("/delta/partial_json").and_then(Value::as_str).unwrap_or_default());
+                        tool.2.push_str(
+                            v.pointer("/delta/partial_json")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default(),
+                        );
                     }
                 }
                 _ => {}
@@ -190,8 +230,13 @@ impl StreamState {
                 out.push(ChatChunk::Done(self.usage));
             }
             "error" => {
-                let m = v.pointer("/error/message").and_then(Value::as_str).unwrap_or("unknown error");
-                return Err(AppError::Unavailable(format!("the language model failed mid-answer: {m}")));
+                let m = v
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                return Err(AppError::Unavailable(format!(
+                    "the language model failed mid-answer: {m}"
+                )));
             }
             _ => {}
         }
@@ -229,7 +274,9 @@ mod tests {
                 },
                 ChatMessage::tool_result("t1", "31C"),
             ],
-            tools: vec![json!({"type":"function","function":{"name":"weather","description":"w","parameters":{"type":"object"}}})],
+            tools: vec![
+                json!({"type":"function","function":{"name":"weather","description":"w","parameters":{"type":"object"}}}),
+            ],
             ..Default::default()
         };
         let b = body(&req, "claude", None, None, false);
@@ -246,10 +293,22 @@ mod tests {
         let mut got = Vec::new();
         for (e, d) in [
             ("message_start", r#"{"message":{"usage":{"input_tokens":9}}}"#),
-            ("content_block_delta", r#"{"delta":{"type":"text_delta","text":"Hi"}}"#),
-            ("content_block_start", r#"{"content_block":{"type":"tool_use","id":"u1","name":"t"}}"#),
-            ("content_block_delta", r#"{"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#),
-            ("content_block_delta", r#"{"delta":{"type":"input_json_delta","partial_json":"1}"}}"#),
+            (
+                "content_block_delta",
+                r#"{"delta":{"type":"text_delta","text":"Hi"}}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"content_block":{"type":"tool_use","id":"u1","name":"t"}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"delta":{"type":"input_json_delta","partial_json":"1}"}}"#,
+            ),
             ("content_block_stop", "{}"),
             ("message_delta", r#"{"usage":{"output_tokens":4}}"#),
             ("message_stop", "{}"),
@@ -257,7 +316,20 @@ mod tests {
             got.extend(s.on_event(e, d).unwrap());
         }
         assert_eq!(got.len(), 3);
-        assert_eq!(got[1], ChatChunk::ToolCall(ToolCall { id: "u1".into(), name: "t".into(), arguments: json!({"a":1}) }));
-        assert_eq!(got[2], ChatChunk::Done(Usage { prompt_tokens: 9, completion_tokens: 4 }));
+        assert_eq!(
+            got[1],
+            ChatChunk::ToolCall(ToolCall {
+                id: "u1".into(),
+                name: "t".into(),
+                arguments: json!({"a":1})
+            })
+        );
+        assert_eq!(
+            got[2],
+            ChatChunk::Done(Usage {
+                prompt_tokens: 9,
+                completion_tokens: 4
+            })
+        );
     }
 }

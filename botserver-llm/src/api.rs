@@ -1,10 +1,10 @@
 //! REST of the language-model domain: usage totals for administrators.
 
 use crate::usage::{self, UsageTotal};
-use axum::extract::{Query, State};
 use axum::Json;
-use botserver_core::access::Routes;
+use axum::extract::{Query, State};
 use botserver_core::ApiResult;
+use botserver_core::access::Routes;
 use botstate::AppState;
 use botstate::auth::{Access, Role};
 use serde::Deserialize;
@@ -30,7 +30,9 @@ pub async fn usage_totals(
     State(state): State<Arc<AppState>>,
     Query(q): Query<UsageQuery>,
 ) -> ApiResult<Json<Vec<UsageTotal>>> {
-    let since = q.since.unwrap_or_else(|| usage::month_start_ms(chrono::Utc::now()));
+    let since = q
+        .since
+        .unwrap_or_else(|| usage::month_start_ms(chrono::Utc::now()));
     let rows = state.db.run(move |c| usage::totals(c, since)).await?;
     Ok(Json(rows))
 }

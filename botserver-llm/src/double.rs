@@ -98,7 +98,10 @@ fn next_step(s: &Shared) -> Step {
     if script.len() > 1 {
         script.remove(0)
     } else {
-        script.first().cloned().unwrap_or(Step::Text("(no script)".into()))
+        script
+            .first()
+            .cloned()
+            .unwrap_or(Step::Text("(no script)".into()))
     }
 }
 
@@ -133,8 +136,10 @@ async fn chat(State(s): State<Shared>, body: axum::body::Bytes) -> Response<Body
             if let Some(ra) = retry_after {
                 r = r.header("retry-after", ra);
             }
-            r.body(Body::from(json!({"error":{"message":format!("scripted {code}")}}).to_string()))
-                .expect("response")
+            r.body(Body::from(
+                json!({"error":{"message":format!("scripted {code}")}}).to_string(),
+            ))
+            .expect("response")
         }
         Step::Text(t) if stream => {
             let n = t.chars().count();
@@ -156,7 +161,13 @@ async fn chat(State(s): State<Shared>, body: axum::body::Bytes) -> Response<Body
         })),
         Step::Tool { name, arguments } if stream => {
             let half = arguments.len() / 2;
-            let (a, b) = arguments.split_at(arguments.char_indices().map(|(i, _)| i).find(|i| *i >= half).unwrap_or(0));
+            let (a, b) = arguments.split_at(
+                arguments
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .find(|i| *i >= half)
+                    .unwrap_or(0),
+            );
             stream_response(sse(vec![
                 json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":name,"arguments":a}}]}}]}),
                 json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":b}}]}}]}),
@@ -171,7 +182,10 @@ async fn chat(State(s): State<Shared>, body: axum::body::Bytes) -> Response<Body
         })),
         Step::Stall(d) => {
             let first = format!("data: {}\n\n", json!({"choices":[{"delta":{"content":"Hel"}}]}));
-            let s = futures_util::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(first)) })
+            let s =
+                futures_util::stream::once(
+                    async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(first)) },
+                )
                 .chain(futures_util::stream::once(async move {
                     tokio::time::sleep(d).await;
                     Ok(axum::body::Bytes::from_static(b"data: [DONE]\n\n"))

@@ -36,7 +36,11 @@ pub async fn admit(cache: &dyn Cache, db: &Db, l: &Limits) -> AppResult<()> {
             continue;
         }
         let n = cache
-            .incr(&format!("llm:rpm:{scope}:{key}:{minute}"), 1, Some(Duration::from_secs(120)))
+            .incr(
+                &format!("llm:rpm:{scope}:{key}:{minute}"),
+                1,
+                Some(Duration::from_secs(120)),
+            )
             .await?;
         if n > limit as i64 {
             return Err(AppError::RateLimited {
@@ -49,7 +53,12 @@ pub async fn admit(cache: &dyn Cache, db: &Db, l: &Limits) -> AppResult<()> {
     }
     let since = usage::month_start_ms(now);
     let to_next_month = ((usage::next_month_ms(now) - now.timestamp_millis()) / 1000).max(1) as u64;
-    let (bot, org, bl, ol) = (l.bot.clone(), l.org.clone(), l.bot_monthly_tokens, l.org_monthly_tokens);
+    let (bot, org, bl, ol) = (
+        l.bot.clone(),
+        l.org.clone(),
+        l.bot_monthly_tokens,
+        l.org_monthly_tokens,
+    );
     let over = db
         .run(move |c| {
             if bl > 0 && usage::tokens_since(c, &bot, false, since)? >= bl as i64 {

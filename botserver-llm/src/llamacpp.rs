@@ -88,7 +88,14 @@ impl Supervisor {
                 let mut cmd = tokio::process::Command::new(&program);
                 cmd.arg("-m")
                     .arg(&model_file)
-                    .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-c", &context.to_string()])
+                    .args([
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        &port.to_string(),
+                        "-c",
+                        &context.to_string(),
+                    ])
                     .args(extra.split_whitespace())
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::null())
@@ -115,10 +122,16 @@ impl Supervisor {
                             }
                         }
                     }
-                    Err(e) => tracing::error!(program = %program, error = %e, "llamacpp: cannot start the server"),
+                    Err(e) => {
+                        tracing::error!(program = %program, error = %e, "llamacpp: cannot start the server")
+                    }
                 }
                 // A server that lived a while restarts at once; one that keeps dying backs off.
-                failures = if started.elapsed() > Duration::from_secs(60) { 0 } else { failures + 1 };
+                failures = if started.elapsed() > Duration::from_secs(60) {
+                    0
+                } else {
+                    failures + 1
+                };
                 let wait = Duration::from_millis(250 * (1u64 << failures.min(7)));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

@@ -44,10 +44,22 @@ impl LlmMetrics {
         let r = r.sub_registry_with_prefix("llm");
         r.register("requests", "Model calls by outcome", m.requests.clone());
         r.register("prompt_tokens", "Prompt tokens used", m.prompt_tokens.clone());
-        r.register("completion_tokens", "Completion tokens used", m.completion_tokens.clone());
-        r.register("cost_micro_usd", "Estimated cost in millionths of a dollar", m.cost.clone());
+        r.register(
+            "completion_tokens",
+            "Completion tokens used",
+            m.completion_tokens.clone(),
+        );
+        r.register(
+            "cost_micro_usd",
+            "Estimated cost in millionths of a dollar",
+            m.cost.clone(),
+        );
         r.register("latency_seconds", "Duration of model calls", m.latency.clone());
-        r.register("time_to_first_token_seconds", "Time to the first streamed piece", m.ttft.clone());
+        r.register(
+            "time_to_first_token_seconds",
+            "Time to the first streamed piece",
+            m.ttft.clone(),
+        );
         m
     }
 }

@@ -15,7 +15,9 @@ pub const AZURE_API_VERSION: &str = "2024-06-01";
 /// The chat endpoint URL.
 pub fn chat_url(wire: Wire, base: &str, model: &str) -> String {
     match wire {
-        Wire::Azure => format!("{base}/openai/deployments/{model}/chat/completions?api-version={AZURE_API_VERSION}"),
+        Wire::Azure => {
+            format!("{base}/openai/deployments/{model}/chat/completions?api-version={AZURE_API_VERSION}")
+        }
         _ => format!("{base}/chat/completions"),
     }
 }
@@ -23,7 +25,9 @@ pub fn chat_url(wire: Wire, base: &str, model: &str) -> String {
 /// The embeddings endpoint URL.
 pub fn embed_url(wire: Wire, base: &str, model: &str) -> String {
     match wire {
-        Wire::Azure => format!("{base}/openai/deployments/{model}/embeddings?api-version={AZURE_API_VERSION}"),
+        Wire::Azure => {
+            format!("{base}/openai/deployments/{model}/embeddings?api-version={AZURE_API_VERSION}")
+        }
         _ => format!("{base}/embeddings"),
     }
 }
@@ -38,7 +42,11 @@ pub fn authorize(wire: Wire, req: reqwest::RequestBuilder, key: Option<&str>) ->
 }
 
 fn message(m: &ChatMessage, caps: &Caps) -> Value {
-    let role = if m.role == "system" && !caps.system_role { "user" } else { m.role.as_str() };
+    let role = if m.role == "system" && !caps.system_role {
+        "user"
+    } else {
+        m.role.as_str()
+    };
     let mut v = json!({ "role": role, "content": m.content });
     if let Some(id) = &m.tool_call_id {
         v["tool_call_id"] = json!(id);
@@ -73,7 +81,14 @@ fn arguments_text(args: &Value) -> String {
 }
 
 /// The request body.
-pub fn chat_body(req: &ChatRequest, model: &str, caps: &Caps, temperature: Option<f32>, max_tokens: Option<u32>, stream: bool) -> Value {
+pub fn chat_body(
+    req: &ChatRequest,
+    model: &str,
+    caps: &Caps,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+    stream: bool,
+) -> Value {
     let mut messages: Vec<Value> = req.messages.iter().map(|m| message(m, caps)).collect();
     if req.json_mode && !caps.json_mode {
         messages.insert(0, json!({"role": if caps.system_role { "system" } else { "user" }, "content": "Answer with one JSON object and nothing else."}));
@@ -125,18 +140,38 @@ pub fn parse_response(v: &Value) -> AppResult<ChatResponse> {
             calls
                 .iter()
                 .map(|c| ToolCall {
-                    id: c.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    name: c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    arguments: parse_arguments(c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("")),
+                    id: c
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    name: c
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    arguments: parse_arguments(
+                        c.pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or(""),
+                    ),
                 })
                 .collect()
         })
         .unwrap_or_default();
     Ok(ChatResponse {
-        content: msg.get("content").and_then(Value::as_str).unwrap_or_default().to_string(),
+        content: msg
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         tool_calls,
         usage: v.get("usage").map(usage).unwrap_or_default(),
-        model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 
@@ -158,22 +193,35 @@ impl StreamState {
             self.done = true;
             return Ok(out);
         }
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| AppError::Unavailable(format!("the language model sent a malformed stream event: {e}")))?;
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            AppError::Unavailable(format!("the language model sent a malformed stream event: {e}"))
+        })?;
         if let Some(err) = v.get("error") {
-            let m = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
-            return Err(AppError::Unavailable(format!("the language model failed mid-answer: {m}")));
+            let m = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(AppError::Unavailable(format!(
+                "the language model failed mid-answer: {m}"
+            )));
         }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = usage(u);
         }
-        let Some(choice) = v.pointer("/choices/0") else { return Ok(out) };
+        let Some(choice) = v.pointer("/choices/0") else {
+            return Ok(out);
+        };
         if let Some(t) = choice.pointer("/delta/content").and_then(Value::as_str)
             && !t.is_empty()
         {
             out.push(ChatChunk::Text(t.to_string()));
         }
-        for c in choice.pointer("/delta/tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for c in choice
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
             let e = self.calls.entry(index).or_default();
             if let Some(id) = c.get("id").and_then(Value::as_str) {
@@ -248,7 +296,10 @@ pub fn parse_embeddings(v: &Value, expected: usize) -> AppResult<(Vec<Vec<f32>>,
             rows.len()
         )));
     }
-    Ok((rows.into_iter().map(|r| r.1).collect(), v.get("usage").map(usage).unwrap_or_default()))
+    Ok((
+        rows.into_iter().map(|r| r.1).collect(),
+        v.get("usage").map(usage).unwrap_or_default(),
+    ))
 }
 
 #[cfg(test)]
@@ -290,20 +341,47 @@ mod tests {
     #[test]
     fn bodies_follow_capabilities() {
         let req = ChatRequest {
-            messages: vec![ChatMessage::new("system", "be brief"), ChatMessage::new("user", "hi")],
+            messages: vec![
+                ChatMessage::new("system", "be brief"),
+                ChatMessage::new("user", "hi"),
+            ],
             tools: vec![json!({"type":"function","function":{"name":"t"}})],
             json_mode: true,
             temperature: Some(0.2),
             ..Default::default()
         };
-        let full = chat_body(&req, "gpt-4o", &caps_for(Wire::OpenAi, "gpt-4o", None), None, Some(50), true);
+        let full = chat_body(
+            &req,
+            "gpt-4o",
+            &caps_for(Wire::OpenAi, "gpt-4o", None),
+            None,
+            Some(50),
+            true,
+        );
         assert_eq!(full["response_format"]["type"], "json_object");
         assert_eq!(full["tools"][0]["function"]["name"], "t");
         assert_eq!(full["max_tokens"], 50);
         assert_eq!(full["stream_options"]["include_usage"], true);
-        let o1 = chat_body(&req, "o1-mini", &caps_for(Wire::OpenAi, "o1-mini", Some("json=false")), None, None, false);
-        assert!(o1.get("temperature").is_none() && o1.get("tools").is_none() && o1.get("response_format").is_none());
-        assert!(o1["messages"].as_array().unwrap().iter().all(|m| m["role"] != "system"));
+        let o1 = chat_body(
+            &req,
+            "o1-mini",
+            &caps_for(Wire::OpenAi, "o1-mini", Some("json=false")),
+            None,
+            None,
+            false,
+        );
+        assert!(
+            o1.get("temperature").is_none()
+                && o1.get("tools").is_none()
+                && o1.get("response_format").is_none()
+        );
+        assert!(
+            o1["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["role"] != "system")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::sse::SseParser;
 use crate::target::{self, Target, Wire};
 use crate::transport::Transport;
 use crate::usage::{self, UsageRow};
-use crate::{anthropic, answer_cache, openai};
+use crate::{answer_cache, anthropic, openai};
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
 use botstate::config::LlmConfig;
@@ -63,11 +63,18 @@ impl Llm {
 
     async fn prepare(&self, bot_id: Option<BotId>) -> AppResult<Call> {
         let bot = self.bot(bot_id);
-        let mut target =
-            target::resolve(&self.defaults, self.server_key.as_deref(), bot.as_deref()).ok_or(AppError::NotConfigured("llm"))?;
+        let mut target = target::resolve(&self.defaults, self.server_key.as_deref(), bot.as_deref())
+            .ok_or(AppError::NotConfigured("llm"))?;
         if let Some(file) = target.model_file.clone() {
-            let ctx = bot.as_ref().map(|b| b.parse_or("llm-context", 4096u32)).unwrap_or(4096);
-            let extra = bot.as_ref().and_then(|b| b.get("llm-server-args")).unwrap_or_default().to_string();
+            let ctx = bot
+                .as_ref()
+                .map(|b| b.parse_or("llm-context", 4096u32))
+                .unwrap_or(4096);
+            let extra = bot
+                .as_ref()
+                .and_then(|b| b.get("llm-server-args"))
+                .unwrap_or_default()
+                .to_string();
             target.base = self.local.base_url(&file, ctx, &extra).await?;
         }
         let b = bot.as_deref();
@@ -101,9 +108,16 @@ impl Llm {
 
     fn request(&self, call: &Call, req: &ChatRequest, stream: bool) -> (String, serde_json::Value) {
         let t = &call.target;
-        let model = req.model.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| t.model.clone());
+        let model = req
+            .model
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| t.model.clone());
         match t.wire {
-            Wire::Anthropic => (anthropic::url(&t.base), anthropic::body(req, &model, t.temperature, t.max_tokens, stream)),
+            Wire::Anthropic => (
+                anthropic::url(&t.base),
+                anthropic::body(req, &model, t.temperature, t.max_tokens, stream),
+            ),
             wire => (
                 openai::chat_url(wire, &t.base, &model),
                 openai::chat_body(req, &model, &t.caps, t.temperature, t.max_tokens, stream),
@@ -111,7 +125,11 @@ impl Llm {
         }
     }
 
-    fn builder(target: &Target, url: &str, body: &serde_json::Value) -> impl Fn(&reqwest::Client) -> reqwest::RequestBuilder {
+    fn builder(
+        target: &Target,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> impl Fn(&reqwest::Client) -> reqwest::RequestBuilder {
         let (wire, key, url, body) = (target.wire, target.key.clone(), url.to_string(), body.clone());
         move |c: &reqwest::Client| {
             let r = c.post(&url).json(&body);
@@ -154,14 +172,33 @@ impl Recorder {
             .inc();
         let prices = usage::price(
             &r.model,
-            call.bot.as_ref().and_then(|b| b.get("llm-price-input")).and_then(|v| v.parse().ok()),
-            call.bot.as_ref().and_then(|b| b.get("llm-price-output")).and_then(|v| v.parse().ok()),
+            call.bot
+                .as_ref()
+                .and_then(|b| b.get("llm-price-input"))
+                .and_then(|v| v.parse().ok()),
+            call.bot
+                .as_ref()
+                .and_then(|b| b.get("llm-price-output"))
+                .and_then(|v| v.parse().ok()),
         );
-        let cost = if r.cached { 0 } else { usage::cost_micros(prices, r.usage.prompt_tokens, r.usage.completion_tokens) };
+        let cost = if r.cached {
+            0
+        } else {
+            usage::cost_micros(prices, r.usage.prompt_tokens, r.usage.completion_tokens)
+        };
         if !r.cached {
-            self.metrics.prompt_tokens.get_or_create(&labels).inc_by(r.usage.prompt_tokens as u64);
-            self.metrics.completion_tokens.get_or_create(&labels).inc_by(r.usage.completion_tokens as u64);
-            self.metrics.cost.get_or_create(&labels).inc_by(cost.max(0) as u64);
+            self.metrics
+                .prompt_tokens
+                .get_or_create(&labels)
+                .inc_by(r.usage.prompt_tokens as u64);
+            self.metrics
+                .completion_tokens
+                .get_or_create(&labels)
+                .inc_by(r.usage.completion_tokens as u64);
+            self.metrics
+                .cost
+                .get_or_create(&labels)
+                .inc_by(cost.max(0) as u64);
             self.metrics.latency.observe(r.latency.as_secs_f64());
             if let Some(t) = r.ttft {
                 self.metrics.ttft.observe(t.as_secs_f64());
@@ -238,29 +275,66 @@ impl LlmProvider for Llm {
             && let Some(hit) = answer_cache::get(self.cache.as_ref(), k).await
         {
             let model = hit.model.clone();
-            self.record(&call, session, Record { at_ms: started.1, model, kind: "chat", usage: hit.usage, latency: started.0.elapsed(), ttft: None, cached: true, outcome: "ok" });
+            self.record(
+                &call,
+                session,
+                Record {
+                    at_ms: started.1,
+                    model,
+                    kind: "chat",
+                    usage: hit.usage,
+                    latency: started.0.elapsed(),
+                    ttft: None,
+                    cached: true,
+                    outcome: "ok",
+                },
+            );
             return Ok(hit);
         }
         if let Err(e) = guard::admit(self.cache.as_ref(), &self.db, &call.limits).await {
             self.refused(&call, &e);
             return Err(e);
         }
-        let sent = self.transport.send(Self::builder(&call.target, &url, &body), false).await;
+        let sent = self
+            .transport
+            .send(Self::builder(&call.target, &url, &body), false)
+            .await;
         let result = match sent {
             Ok(resp) => match resp.json::<serde_json::Value>().await {
                 Ok(v) => match call.target.wire {
                     Wire::Anthropic => anthropic::parse_response(&v),
                     _ => openai::parse_response(&v),
                 },
-                Err(e) => Err(AppError::Unavailable(format!("the language model sent an unreadable answer: {e}"))),
+                Err(e) => Err(AppError::Unavailable(format!(
+                    "the language model sent an unreadable answer: {e}"
+                ))),
             },
             Err(e) => Err(e),
         };
-        let model = |r: &ChatResponse| if r.model.is_empty() { call.target.model.clone() } else { r.model.clone() };
+        let model = |r: &ChatResponse| {
+            if r.model.is_empty() {
+                call.target.model.clone()
+            } else {
+                r.model.clone()
+            }
+        };
         match result {
             Ok(mut r) => {
                 r.model = model(&r);
-                self.record(&call, session, Record { at_ms: started.1, model: r.model.clone(), kind: "chat", usage: r.usage, latency: started.0.elapsed(), ttft: None, cached: false, outcome: "ok" });
+                self.record(
+                    &call,
+                    session,
+                    Record {
+                        at_ms: started.1,
+                        model: r.model.clone(),
+                        kind: "chat",
+                        usage: r.usage,
+                        latency: started.0.elapsed(),
+                        ttft: None,
+                        cached: false,
+                        outcome: "ok",
+                    },
+                );
                 if let (Some(k), Some(ttl)) = (&cache_key, call.cache_ttl) {
                     answer_cache::put(self.cache.as_ref(), k, &r, ttl).await;
                 }
@@ -268,7 +342,20 @@ impl LlmProvider for Llm {
             }
             Err(e) => {
                 self.refused(&call, &e);
-                self.record(&call, session, Record { at_ms: started.1, model: call.target.model.clone(), kind: "chat", usage: Usage::default(), latency: started.0.elapsed(), ttft: None, cached: false, outcome: "error" });
+                self.record(
+                    &call,
+                    session,
+                    Record {
+                        at_ms: started.1,
+                        model: call.target.model.clone(),
+                        kind: "chat",
+                        usage: Usage::default(),
+                        latency: started.0.elapsed(),
+                        ttft: None,
+                        cached: false,
+                        outcome: "error",
+                    },
+                );
                 Err(e)
             }
         }
@@ -283,7 +370,20 @@ impl LlmProvider for Llm {
         if let Some(k) = &cache_key
             && let Some(hit) = answer_cache::get(self.cache.as_ref(), k).await
         {
-            self.record(&call, session, Record { at_ms: started.1, model: hit.model.clone(), kind: "stream", usage: hit.usage, latency: started.0.elapsed(), ttft: None, cached: true, outcome: "ok" });
+            self.record(
+                &call,
+                session,
+                Record {
+                    at_ms: started.1,
+                    model: hit.model.clone(),
+                    kind: "stream",
+                    usage: hit.usage,
+                    latency: started.0.elapsed(),
+                    ttft: None,
+                    cached: true,
+                    outcome: "ok",
+                },
+            );
             let chunks = vec![Ok(ChatChunk::Text(hit.content)), Ok(ChatChunk::Done(hit.usage))];
             return Ok(futures_util::stream::iter(chunks).boxed());
         }
@@ -291,11 +391,28 @@ impl LlmProvider for Llm {
             self.refused(&call, &e);
             return Err(e);
         }
-        let resp = match self.transport.send(Self::builder(&call.target, &url, &body), true).await {
+        let resp = match self
+            .transport
+            .send(Self::builder(&call.target, &url, &body), true)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 self.refused(&call, &e);
-                self.record(&call, session, Record { at_ms: started.1, model: call.target.model.clone(), kind: "stream", usage: Usage::default(), latency: started.0.elapsed(), ttft: None, cached: false, outcome: "error" });
+                self.record(
+                    &call,
+                    session,
+                    Record {
+                        at_ms: started.1,
+                        model: call.target.model.clone(),
+                        kind: "stream",
+                        usage: Usage::default(),
+                        latency: started.0.elapsed(),
+                        ttft: None,
+                        cached: false,
+                        outcome: "error",
+                    },
+                );
                 return Err(e);
             }
         };
@@ -322,19 +439,25 @@ impl LlmProvider for Llm {
             let mut had_tools = false;
             'read: loop {
                 let next = match tokio::time::timeout(idle, bytes.next()).await {
-                    Err(_) => Some(Err(AppError::Unavailable("the language model went silent mid-answer".into()))),
+                    Err(_) => Some(Err(AppError::Unavailable(
+                        "the language model went silent mid-answer".into(),
+                    ))),
                     Ok(None) => None,
-                    Ok(Some(Err(e))) => Some(Err(AppError::Unavailable(format!("the language model stream broke: {e}")))),
-                    Ok(Some(Ok(b))) => Some(parser.feed(&b).map_err(AppError::Unavailable).and_then(|events| {
-                        let mut out = Vec::new();
-                        for e in events {
-                            out.extend(match wire {
-                                Wire::Anthropic => ant.on_event(&e.event, &e.data)?,
-                                _ => oai.on_data(&e.data)?,
-                            });
-                        }
-                        Ok(out)
-                    })),
+                    Ok(Some(Err(e))) => Some(Err(AppError::Unavailable(format!(
+                        "the language model stream broke: {e}"
+                    )))),
+                    Ok(Some(Ok(b))) => {
+                        Some(parser.feed(&b).map_err(AppError::Unavailable).and_then(|events| {
+                            let mut out = Vec::new();
+                            for e in events {
+                                out.extend(match wire {
+                                    Wire::Anthropic => ant.on_event(&e.event, &e.data)?,
+                                    _ => oai.on_data(&e.data)?,
+                                });
+                            }
+                            Ok(out)
+                        }))
+                    }
                 };
                 let chunks = match next {
                     None => {
@@ -380,7 +503,10 @@ impl LlmProvider for Llm {
             }
             this.finish(usage, ttft, outcome, text, had_tools).await;
         });
-        Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }).boxed())
+        Ok(
+            futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+                .boxed(),
+        )
     }
 
     async fn embed(&self, bot_id: Option<BotId>, inputs: Vec<String>) -> AppResult<Vec<Vec<f32>>> {
@@ -388,12 +514,19 @@ impl LlmProvider for Llm {
             return Ok(Vec::new());
         }
         if inputs.len() > MAX_EMBED_INPUTS {
-            return Err(AppError::BadRequest(format!("at most {MAX_EMBED_INPUTS} texts per embedding call")));
+            return Err(AppError::BadRequest(format!(
+                "at most {MAX_EMBED_INPUTS} texts per embedding call"
+            )));
         }
         let bot = self.bot(bot_id);
         let chat = target::resolve(&self.defaults, self.server_key.as_deref(), bot.as_deref());
-        let t = target::resolve_embed(&self.defaults, self.server_key.as_deref(), bot.as_deref(), chat.as_ref())
-            .ok_or(AppError::NotConfigured("embeddings"))?;
+        let t = target::resolve_embed(
+            &self.defaults,
+            self.server_key.as_deref(),
+            bot.as_deref(),
+            chat.as_ref(),
+        )
+        .ok_or(AppError::NotConfigured("embeddings"))?;
         let call = self.prepare(bot_id).await.unwrap_or_else(|_| Call {
             target: Target {
                 wire: t.wire,
@@ -423,17 +556,32 @@ impl LlmProvider for Llm {
             let (url, key, wire) = (url.clone(), t.key.clone(), t.wire);
             let resp = self
                 .transport
-                .send(move |c| openai::authorize(wire, c.post(&url).json(&body), key.as_deref()), false)
+                .send(
+                    move |c| openai::authorize(wire, c.post(&url).json(&body), key.as_deref()),
+                    false,
+                )
                 .await?;
-            let v: serde_json::Value = resp
-                .json()
-                .await
-                .map_err(|e| AppError::Unavailable(format!("the embedding model sent an unreadable answer: {e}")))?;
+            let v: serde_json::Value = resp.json().await.map_err(|e| {
+                AppError::Unavailable(format!("the embedding model sent an unreadable answer: {e}"))
+            })?;
             let (vectors, u) = openai::parse_embeddings(&v, batch.len())?;
             total.prompt_tokens += u.prompt_tokens;
             out.extend(vectors);
         }
-        self.record(&call, None, Record { at_ms: started.1, model: t.model.clone(), kind: "embed", usage: total, latency: started.0.elapsed(), ttft: None, cached: false, outcome: "ok" });
+        self.record(
+            &call,
+            None,
+            Record {
+                at_ms: started.1,
+                model: t.model.clone(),
+                kind: "embed",
+                usage: total,
+                latency: started.0.elapsed(),
+                ttft: None,
+                cached: false,
+                outcome: "ok",
+            },
+        );
         Ok(out)
     }
 }
@@ -449,7 +597,14 @@ struct StreamEnd {
 }
 
 impl StreamEnd {
-    async fn finish(self, usage: Usage, ttft: Option<Duration>, outcome: &'static str, text: String, had_tools: bool) {
+    async fn finish(
+        self,
+        usage: Usage,
+        ttft: Option<Duration>,
+        outcome: &'static str,
+        text: String,
+        had_tools: bool,
+    ) {
         // A provider that reports no usage in streams: estimate from the text (4 chars a token).
         let usage = if usage == Usage::default() && !text.is_empty() {
             Usage {
@@ -460,7 +615,20 @@ impl StreamEnd {
             usage
         };
         let model = self.call.target.model.clone();
-        self.recorder.record(&self.call, self.session.clone(), Record { at_ms: self.started.1, model: model.clone(), kind: "stream", usage, latency: self.started.0.elapsed(), ttft, cached: false, outcome });
+        self.recorder.record(
+            &self.call,
+            self.session.clone(),
+            Record {
+                at_ms: self.started.1,
+                model: model.clone(),
+                kind: "stream",
+                usage,
+                latency: self.started.0.elapsed(),
+                ttft,
+                cached: false,
+                outcome,
+            },
+        );
         if outcome == "ok"
             && !had_tools
             && let (Some(k), Some(ttl)) = (&self.cache_key, self.call.cache_ttl)

@@ -54,7 +54,11 @@ fn find_boundary(buf: &[u8]) -> Option<(usize, usize)> {
         if buf[i] == b'\n' && buf[i + 1] == b'\n' {
             return Some((i, 2));
         }
-        if buf[i] == b'\r' && buf[i + 1] == b'\n' && buf.get(i + 2) == Some(&b'\r') && buf.get(i + 3) == Some(&b'\n') {
+        if buf[i] == b'\r'
+            && buf[i + 1] == b'\n'
+            && buf.get(i + 2) == Some(&b'\r')
+            && buf.get(i + 3) == Some(&b'\n')
+        {
             return Some((i, 4));
         }
         i += 1;
@@ -94,8 +98,16 @@ mod tests {
     #[test]
     fn events_split_across_chunks_and_crlf() {
         let mut p = SseParser::default();
-        assert!(p.feed(&Bytes::from_static(b": keep-alive\n\nevent: a\ndata: {\"x\"")).unwrap().is_empty());
-        let got = p.feed(&Bytes::from_static(b":1}\r\n\r\ndata: one\ndata: two\n\ndata: [DONE]")).unwrap();
+        assert!(
+            p.feed(&Bytes::from_static(b": keep-alive\n\nevent: a\ndata: {\"x\""))
+                .unwrap()
+                .is_empty()
+        );
+        let got = p
+            .feed(&Bytes::from_static(
+                b":1}\r\n\r\ndata: one\ndata: two\n\ndata: [DONE]",
+            ))
+            .unwrap();
         assert_eq!(
             got,
             vec![

@@ -71,7 +71,9 @@ pub fn caps_for(wire: Wire, model: &str, overrides: Option<&str>) -> Caps {
         caps.context_tokens = 2_048;
     }
     for part in overrides.unwrap_or_default().split(',') {
-        let Some((k, v)) = part.split_once('=') else { continue };
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
         let on = matches!(v.trim(), "true" | "yes" | "1");
         match k.trim() {
             "tools" => caps.tools = on,
@@ -145,7 +147,9 @@ pub fn normalise_base(wire: Wire, url: &str) -> String {
     }
     match wire {
         Wire::OpenAi => {
-            let path_empty = url::Url::parse(&u).map(|p| p.path() == "/" || p.path().is_empty()).unwrap_or(false);
+            let path_empty = url::Url::parse(&u)
+                .map(|p| p.path() == "/" || p.path().is_empty())
+                .unwrap_or(false);
             if path_empty { format!("{u}/v1") } else { u }
         }
         Wire::Anthropic => u.strip_suffix("/v1").map(str::to_string).unwrap_or(u),
@@ -205,7 +209,8 @@ pub fn resolve_embed(
     chat: Option<&Target>,
 ) -> Option<EmbedTarget> {
     let get = |k: &str| bot.and_then(|b| b.get(k)).map(str::to_string);
-    let model = get("embedding-model").or_else(|| Some(defaults.embedding_model.clone()).filter(|m| !m.is_empty()));
+    let model =
+        get("embedding-model").or_else(|| Some(defaults.embedding_model.clone()).filter(|m| !m.is_empty()));
     let url = get("embedding-url").or_else(|| Some(defaults.embedding_url.clone()).filter(|u| !u.is_empty()));
     match (url, chat) {
         (Some(url), _) => {
@@ -242,20 +247,32 @@ mod tests {
     fn bot(pairs: &[(&str, &str)]) -> BotInfo {
         BotInfo {
             name: "b".into(),
-            settings: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            settings: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..Default::default()
         }
     }
 
     #[test]
     fn bases_are_normalised_per_wire() {
-        assert_eq!(normalise_base(Wire::OpenAi, "http://127.0.0.1:8080"), "http://127.0.0.1:8080/v1");
-        assert_eq!(normalise_base(Wire::OpenAi, "https://api.groq.com/openai/v1/"), "https://api.groq.com/openai/v1");
+        assert_eq!(
+            normalise_base(Wire::OpenAi, "http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/v1"
+        );
+        assert_eq!(
+            normalise_base(Wire::OpenAi, "https://api.groq.com/openai/v1/"),
+            "https://api.groq.com/openai/v1"
+        );
         assert_eq!(
             normalise_base(Wire::OpenAi, "http://h:1/v1/chat/completions"),
             "http://h:1/v1"
         );
-        assert_eq!(normalise_base(Wire::Anthropic, "https://api.anthropic.com/v1"), "https://api.anthropic.com");
+        assert_eq!(
+            normalise_base(Wire::Anthropic, "https://api.anthropic.com/v1"),
+            "https://api.anthropic.com"
+        );
     }
 
     #[test]
@@ -266,8 +283,14 @@ mod tests {
             ..Default::default()
         };
         let t = resolve(&defaults, Some("server-key"), None).unwrap();
-        assert_eq!((t.base.as_str(), t.model.as_str(), t.key.as_deref()), ("http://server:1/v1", "m0", Some("server-key")));
-        let b = bot(&[("llm-url", "https://api.anthropic.com"), ("llm-model", "claude-x")]);
+        assert_eq!(
+            (t.base.as_str(), t.model.as_str(), t.key.as_deref()),
+            ("http://server:1/v1", "m0", Some("server-key"))
+        );
+        let b = bot(&[
+            ("llm-url", "https://api.anthropic.com"),
+            ("llm-model", "claude-x"),
+        ]);
         let t = resolve(&defaults, Some("server-key"), Some(&b)).unwrap();
         assert_eq!(t.wire, Wire::Anthropic);
         assert_eq!(t.key, None);

@@ -61,12 +61,22 @@ impl Transport {
             let sent = tokio::time::timeout(self.request_timeout, req.send()).await;
             let (retry_after, err) = match sent {
                 Err(_) => (None, AppError::Unavailable("the language model timed out".into())),
-                Ok(Err(e)) if e.is_timeout() => (None, AppError::Unavailable("the language model timed out".into())),
+                Ok(Err(e)) if e.is_timeout() => {
+                    (None, AppError::Unavailable("the language model timed out".into()))
+                }
                 Ok(Err(e)) if e.is_connect() => (
                     None,
-                    AppError::Unavailable(format!("cannot reach the language model: {}", short(&e.to_string()))),
+                    AppError::Unavailable(format!(
+                        "cannot reach the language model: {}",
+                        short(&e.to_string())
+                    )),
                 ),
-                Ok(Err(e)) => return Err(AppError::Unavailable(format!("language model request failed: {}", short(&e.to_string())))),
+                Ok(Err(e)) => {
+                    return Err(AppError::Unavailable(format!(
+                        "language model request failed: {}",
+                        short(&e.to_string())
+                    )));
+                }
                 Ok(Ok(resp)) => {
                     let status = resp.status();
                     if status.is_success() {
@@ -140,7 +150,9 @@ pub fn status_error(status: u16, body: &str, retry_after: Option<Duration>) -> A
         .unwrap_or_else(|| body.to_string());
     let message = short(&message);
     match status {
-        400 | 404 | 413 | 422 => AppError::BadRequest(format!("the language model refused the request: {message}")),
+        400 | 404 | 413 | 422 => {
+            AppError::BadRequest(format!("the language model refused the request: {message}"))
+        }
         401 | 403 => AppError::Unavailable("the language model refused the configured key".into()),
         429 => AppError::RateLimited {
             retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1),
@@ -170,7 +182,10 @@ mod tests {
         let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
         h.insert("retry-after", later.parse().unwrap());
         let d = parse_retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -184,14 +199,19 @@ mod tests {
             AppError::RateLimited { retry_after_secs: 7 }
         ));
         // A key is never echoed: 401 says only that the key was refused.
-        assert!(matches!(status_error(401, "sk-secret wrong", None), AppError::Unavailable(m) if !m.contains("sk-")));
+        assert!(
+            matches!(status_error(401, "sk-secret wrong", None), AppError::Unavailable(m) if !m.contains("sk-"))
+        );
     }
 
     #[test]
     fn backoff_grows() {
         let t = Transport::new(&LlmConfig::default()).unwrap();
         let (a, b) = (t.backoff(0), t.backoff(3));
-        assert!(a >= Duration::from_millis(375) && a <= Duration::from_millis(625), "{a:?}");
+        assert!(
+            a >= Duration::from_millis(375) && a <= Duration::from_millis(625),
+            "{a:?}"
+        );
         assert!(b >= Duration::from_millis(3000), "{b:?}");
     }
 }

@@ -77,7 +77,11 @@ pub fn price(model: &str, input: Option<f64>, output: Option<f64>) -> (f64, f64)
         ("claude-sonnet-4", (3.0, 15.0)),
         ("text-embedding-3-small", (0.02, 0.0)),
     ];
-    let table = known.iter().find(|(p, _)| m.starts_with(p)).map(|(_, c)| *c).unwrap_or((0.0, 0.0));
+    let table = known
+        .iter()
+        .find(|(p, _)| m.starts_with(p))
+        .map(|(_, c)| *c)
+        .unwrap_or((0.0, 0.0));
     (input.unwrap_or(table.0), output.unwrap_or(table.1))
 }
 
@@ -107,7 +111,11 @@ pub fn month_start_ms(now: chrono::DateTime<chrono::Utc>) -> i64 {
 /// Start of the next calendar month (UTC), Unix ms.
 pub fn next_month_ms(now: chrono::DateTime<chrono::Utc>) -> i64 {
     use chrono::Datelike;
-    let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
     chrono::NaiveDate::from_ymd_opt(y, m, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc().timestamp_millis())
@@ -155,17 +163,19 @@ pub fn totals(c: &mut AnyConnection, since_ms: i64) -> Result<Vec<UsageTotal>, D
     let rows: Vec<UsageRow> = llm_usage::table.filter(llm_usage::at_ms.ge(since_ms)).load(c)?;
     let mut map: std::collections::BTreeMap<(String, String), UsageTotal> = Default::default();
     for r in rows {
-        let t = map.entry((r.bot_id.clone(), r.model.clone())).or_insert_with(|| UsageTotal {
-            bot_id: r.bot_id.clone(),
-            model: r.model.clone(),
-            calls: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-            cached: 0,
-            errors: 0,
-            mean_latency_ms: 0,
-        });
+        let t = map
+            .entry((r.bot_id.clone(), r.model.clone()))
+            .or_insert_with(|| UsageTotal {
+                bot_id: r.bot_id.clone(),
+                model: r.model.clone(),
+                calls: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost_usd: 0.0,
+                cached: 0,
+                errors: 0,
+                mean_latency_ms: 0,
+            });
         t.calls += 1;
         t.prompt_tokens += r.prompt_tokens;
         t.completion_tokens += r.completion_tokens;
@@ -191,8 +201,20 @@ mod tests {
     #[test]
     fn months_and_prices() {
         let now = chrono::Utc.with_ymd_and_hms(2026, 12, 17, 10, 0, 0).unwrap();
-        assert_eq!(month_start_ms(now), chrono::Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap().timestamp_millis());
-        assert_eq!(next_month_ms(now), chrono::Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap().timestamp_millis());
+        assert_eq!(
+            month_start_ms(now),
+            chrono::Utc
+                .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(
+            next_month_ms(now),
+            chrono::Utc
+                .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
         assert_eq!(price("gpt-4o-mini-2024", None, None), (0.15, 0.6));
         assert_eq!(price("my-local", Some(1.0), None), (1.0, 0.0));
         assert_eq!(cost_micros((2.5, 10.0), 1000, 100), 3500);

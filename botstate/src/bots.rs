@@ -54,7 +54,10 @@ pub struct BotRegistry {
 impl BotRegistry {
     /// Adds or replaces a bot.
     pub fn publish(&self, info: BotInfo) {
-        self.bots.write().expect("bot registry").insert(info.id, Arc::new(info));
+        self.bots
+            .write()
+            .expect("bot registry")
+            .insert(info.id, Arc::new(info));
     }
 
     /// Removes a bot; `true` when it was there.
@@ -79,7 +82,13 @@ impl BotRegistry {
 
     /// Every bot, by name.
     pub fn all(&self) -> Vec<Arc<BotInfo>> {
-        let mut v: Vec<_> = self.bots.read().expect("bot registry").values().cloned().collect();
+        let mut v: Vec<_> = self
+            .bots
+            .read()
+            .expect("bot registry")
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }

@@ -483,9 +483,13 @@ impl Config {
         if auth.admin_username.trim().is_empty() {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));
         }
-        for (key, value) in [("llm.url", &self.llm.url), ("llm.embedding_url", &self.llm.embedding_url)] {
+        for (key, value) in [
+            ("llm.url", &self.llm.url),
+            ("llm.embedding_url", &self.llm.embedding_url),
+        ] {
             if !value.trim().is_empty() {
-                let url = url::Url::parse(value.trim()).map_err(|e| ConfigError::key(key, format!("malformed URL: {e}")))?;
+                let url = url::Url::parse(value.trim())
+                    .map_err(|e| ConfigError::key(key, format!("malformed URL: {e}")))?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(ConfigError::key(key, "must be an http(s) URL"));
                 }

@@ -547,7 +547,10 @@ fn llm(prompt: String, _mode: Option<String>) -> R {
             system.push_str(&format!("\n\n[{name}]\n{t}"));
         }
         if system.trim().is_empty()
-            && let Some(p) = s.bots.get(ctx.session.bot_id).and_then(|b| b.system_prompt().map(str::to_string))
+            && let Some(p) = s
+                .bots
+                .get(ctx.session.bot_id)
+                .and_then(|b| b.system_prompt().map(str::to_string))
         {
             system = p;
         }

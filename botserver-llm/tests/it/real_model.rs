@@ -7,8 +7,14 @@ use futures_util::StreamExt;
 
 #[tokio::test]
 async fn a_real_model_streams_an_answer_and_its_usage_is_recorded() {
-    let Some(url) = botstate::testing::service_url("BOT_TEST_LLM_URL") else { return };
-    let f = provider(&url, &[("llm-max-tokens", "24"), ("llm-temperature", "0")], |_| {});
+    let Some(url) = botstate::testing::service_url("BOT_TEST_LLM_URL") else {
+        return;
+    };
+    let f = provider(
+        &url,
+        &[("llm-max-tokens", "24"), ("llm-temperature", "0")],
+        |_| {},
+    );
     let req = ChatRequest {
         bot: Some(f.bot),
         messages: vec![
@@ -25,7 +31,10 @@ async fn a_real_model_streams_an_answer_and_its_usage_is_recorded() {
             _ => None,
         })
         .collect();
-    let pieces = chunks.iter().filter(|c| matches!(c, Ok(ChatChunk::Text(_)))).count();
+    let pieces = chunks
+        .iter()
+        .filter(|c| matches!(c, Ok(ChatChunk::Text(_))))
+        .count();
     assert!(!text.trim().is_empty(), "{chunks:?}");
     assert!(pieces > 1, "streamed token by token: {pieces}");
     assert!(matches!(chunks.last(), Some(Ok(ChatChunk::Done(_)))));
@@ -33,5 +42,8 @@ async fn a_real_model_streams_an_answer_and_its_usage_is_recorded() {
     assert!(!whole.content.trim().is_empty());
     assert!(whole.usage.completion_tokens > 0 && whole.usage.prompt_tokens > 0);
     let rows = usage_rows(&f.db, 2).await;
-    assert!(rows.iter().all(|r| r.outcome == "ok" && r.completion_tokens > 0), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.outcome == "ok" && r.completion_tokens > 0),
+        "{rows:?}"
+    );
 }

@@ -29,7 +29,10 @@ pub fn provider(url: &str, settings: &[(&str, &str)], tune: impl FnOnce(&mut Llm
     bots.publish(BotInfo {
         id: bot,
         name: "b".into(),
-        settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     });
     let metrics = botstate::Metrics::default();
@@ -61,7 +64,11 @@ pub async fn usage_rows(db: &Db, n: usize) -> Vec<botserver_llm::usage::UsageRow
     use diesel::prelude::*;
     for _ in 0..40 {
         let rows: Vec<botserver_llm::usage::UsageRow> = db
-            .run(|c| Ok(botserver_llm::usage::llm_usage::table.order(botserver_llm::usage::llm_usage::at_ms.asc()).load(c)?))
+            .run(|c| {
+                Ok(botserver_llm::usage::llm_usage::table
+                    .order(botserver_llm::usage::llm_usage::at_ms.asc())
+                    .load(c)?)
+            })
             .await
             .unwrap();
         if rows.len() >= n {

@@ -77,8 +77,18 @@ async fn say(ws: &mut Ws, text: &str) {
 }
 
 fn start(dir: &Path, url: &str) -> Server {
-    std::fs::write(dir.join("botserver.toml"), "[server.rate_limit]\nper_second = 0\n").unwrap();
-    Server::start(dir, &[("LLM_URL", url.to_string()), ("LLM_MODEL", "scripted-model".to_string())])
+    std::fs::write(
+        dir.join("botserver.toml"),
+        "[server.rate_limit]\nper_second = 0\n",
+    )
+    .unwrap();
+    Server::start(
+        dir,
+        &[
+            ("LLM_URL", url.to_string()),
+            ("LLM_MODEL", "scripted-model".to_string()),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +106,10 @@ async fn a_bot_answers_by_calling_its_tool_and_using_the_result() {
         dir.path(),
         "weather",
         &[
-            ("start.bas", "ADD TOOL \"forecast\"\nTALK \"Ask me about the weather.\"\n"),
+            (
+                "start.bas",
+                "ADD TOOL \"forecast\"\nTALK \"Ask me about the weather.\"\n",
+            ),
             ("forecast.bas", FORECAST),
         ],
         "bot-name,Weather\n",
@@ -107,16 +120,28 @@ async fn a_bot_answers_by_calling_its_tool_and_using_the_result() {
     say(&mut ws, "What's the weather in Rio?").await;
     let (pieces, _) = answer(&mut ws).await;
     let text = pieces.concat();
-    assert_eq!(text, "Checking the forecast for Rio...\n\nIt is 31C and sunny in Rio.", "{pieces:?}");
+    assert_eq!(
+        text, "Checking the forecast for Rio...\n\nIt is 31C and sunny in Rio.",
+        "{pieces:?}"
+    );
 
     let t = model.requests();
     assert_eq!(t.len(), 2, "{t:#?}");
     assert_eq!(t[0]["tools"][0]["function"]["name"], "forecast");
-    assert_eq!(t[0]["tools"][0]["function"]["parameters"]["required"], json!(["city"]));
+    assert_eq!(
+        t[0]["tools"][0]["function"]["parameters"]["required"],
+        json!(["city"])
+    );
     let second = t[1]["messages"].as_array().unwrap();
-    let call = second.iter().find(|m| m["role"] == "assistant" && m["tool_calls"].is_array()).expect("the call");
+    let call = second
+        .iter()
+        .find(|m| m["role"] == "assistant" && m["tool_calls"].is_array())
+        .expect("the call");
     assert_eq!(call["tool_calls"][0]["function"]["name"], "forecast");
-    let result = second.iter().find(|m| m["role"] == "tool").expect("the tool result");
+    let result = second
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool result");
     assert_eq!(result["tool_call_id"], "call_1");
     assert_eq!(result["content"], "31C and sunny in Rio");
 
@@ -134,7 +159,10 @@ async fn a_bot_answers_by_calling_its_tool_and_using_the_result() {
     let t = model.requests();
     let last = t.last().unwrap()["messages"].as_array().unwrap().clone();
     let result = last.iter().rev().find(|m| m["role"] == "tool").unwrap();
-    assert!(result["content"].as_str().unwrap().starts_with("error:"), "{result}");
+    assert!(
+        result["content"].as_str().unwrap().starts_with("error:"),
+        "{result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +176,10 @@ async fn a_model_that_never_stops_calling_tools_is_capped() {
     write_bot(
         dir.path(),
         "loop",
-        &[("start.bas", "ADD TOOL \"forecast\"\nTALK \"Hi.\"\n"), ("forecast.bas", FORECAST)],
+        &[
+            ("start.bas", "ADD TOOL \"forecast\"\nTALK \"Hi.\"\n"),
+            ("forecast.bas", FORECAST),
+        ],
         "llm-max-tool-rounds,2\n",
     );
     let server = start(dir.path(), &model.url());
@@ -163,16 +194,27 @@ async fn a_model_that_never_stops_calling_tools_is_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_model_answers_over_the_socket_and_through_the_llm_keyword() {
-    let Some(url) = botstate::testing::service_url("BOT_TEST_LLM_URL") else { return };
+    let Some(url) = botstate::testing::service_url("BOT_TEST_LLM_URL") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    write_bot(dir.path(), "free", &[], "llm-max-tokens,24\nllm-temperature,0\nwelcome-message,Hello!\n");
+    write_bot(
+        dir.path(),
+        "free",
+        &[],
+        "llm-max-tokens,24\nllm-temperature,0\nwelcome-message,Hello!\n",
+    );
     write_bot(
         dir.path(),
         "keyword",
         &[("start.bas", "x = LLM \"Say hello.\"\nTALK \"Model says: \" + x\n")],
         "llm-max-tokens,16\nllm-temperature,0\n",
     );
-    std::fs::write(dir.path().join("botserver.toml"), "[server.rate_limit]\nper_second = 0\n").unwrap();
+    std::fs::write(
+        dir.path().join("botserver.toml"),
+        "[server.rate_limit]\nper_second = 0\n",
+    )
+    .unwrap();
     let server = Server::start(dir.path(), &[("LLM_URL", url)]);
     let mut ws = connect(server.addr, "free").await;
     assert_eq!(answer(&mut ws).await.1, "Hello!");
@@ -183,7 +225,10 @@ async fn a_real_model_answers_over_the_socket_and_through_the_llm_keyword() {
 
     let mut ws = connect(server.addr, "keyword").await;
     let (_, welcome) = answer(&mut ws).await;
-    assert!(welcome.starts_with("Model says: ") && welcome.len() > "Model says: ".len(), "{welcome}");
+    assert!(
+        welcome.starts_with("Model says: ") && welcome.len() > "Model says: ".len(),
+        "{welcome}"
+    );
 
     let (_, metrics) = server.get("/metrics");
     let ok_calls: u64 = metrics
@@ -192,5 +237,8 @@ async fn a_real_model_answers_over_the_socket_and_through_the_llm_keyword() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     assert!(ok_calls >= 2, "{metrics}");
-    assert!(metrics.contains("botserver_llm_completion_tokens_total"), "usage counted");
+    assert!(
+        metrics.contains("botserver_llm_completion_tokens_total"),
+        "usage counted"
+    );
 }
