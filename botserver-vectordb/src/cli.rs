@@ -18,11 +18,7 @@ use std::time::Duration;
 
 /// A progress bar: `[#####-----] 12/40 kb: path`, redrawn in place.
 pub fn progress_line(p: &Progress, width: usize) -> String {
-    let filled = if p.total == 0 {
-        width
-    } else {
-        p.done * width / p.total
-    };
+    let filled = (p.done * width).checked_div(p.total).unwrap_or(width).min(width);
     let mut path = p.path.clone();
     if path.chars().count() > 40 {
         let tail: String = path

@@ -610,8 +610,16 @@ impl EmbeddedVectorStore {
         stems.dedup();
         let mut collections = HashMap::new();
         for stem in stems {
-            let c = load(dir, &stem)?;
-            collections.insert(c.name.clone(), Arc::new(RwLock::new(c)));
+            // One damaged collection must not keep the server from starting: it is left
+            // on disk, unloaded, for an operator to look at (its searches find nothing).
+            match load(dir, &stem) {
+                Ok(c) => {
+                    collections.insert(c.name.clone(), Arc::new(RwLock::new(c)));
+                }
+                Err(e) => {
+                    tracing::error!(file = %stem, error = %e, "vector collection cannot be loaded; skipped")
+                }
+            }
         }
         Ok(EmbeddedVectorStore {
             inner: Arc::new(Inner {

@@ -296,10 +296,11 @@ pub fn html(src: &str) -> Vec<Section> {
             text.clear();
             heading = Some(String::new());
         }
-        if is_heading && closing {
-            if let Some(h) = heading.take() {
-                location = h.split_whitespace().collect::<Vec<_>>().join(" ");
-            }
+        if is_heading
+            && closing
+            && let Some(h) = heading.take()
+        {
+            location = h.split_whitespace().collect::<Vec<_>>().join(" ");
         }
         if BLOCK_TAGS.contains(&name.as_str()) {
             text.push_str("\n\n");

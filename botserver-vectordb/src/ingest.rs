@@ -732,6 +732,14 @@ impl KbService {
     /// forgotten. Stops when `stop` is cancelled.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut known: Vec<BotId> = Vec::new();
+        // The first pass waits one interval (or a wake-up): the bots are published after
+        // this module installs, and a command that indexes in the foreground stops this
+        // task before it has begun.
+        tokio::select! {
+            () = tokio::time::sleep(self.opts.scan_every) => {}
+            () = self.wake.notified() => {}
+            () = stop.cancelled() => return,
+        }
         loop {
             let bots = self.deps.bots.all();
             for gone in known.iter().filter(|id| !bots.iter().any(|b| b.id == **id)) {

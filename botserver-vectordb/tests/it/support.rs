@@ -122,8 +122,8 @@ pub fn write_corpus(env: &Env, n: usize) {
             1 + i % 4
         );
         match i % 10 {
-            0 | 1 | 2 | 3 => env.write(kb, &format!("items/{code}.md"), format!("# {code}\n\n{para}\n\n## Care\n\nStore the {noun} indoors.\n").as_bytes()),
-            4 | 5 | 6 => env.write(kb, &format!("{code}.txt"), para.as_bytes()),
+            0..=3 => env.write(kb, &format!("items/{code}.md"), format!("# {code}\n\n{para}\n\n## Care\n\nStore the {noun} indoors.\n").as_bytes()),
+            4..=6 => env.write(kb, &format!("{code}.txt"), para.as_bytes()),
             7 => env.write(kb, &format!("{code}.html"), format!("<html><head><title>{code}</title><script>var x=1;</script></head><body><h1>{code}</h1><p>{para}</p></body></html>").as_bytes()),
             8 => env.write(kb, &format!("{code}.csv"), format!("name,description\n{code},\"{para}\"\n").as_bytes()),
             _ => env.write(kb, &format!("{code}.json"), serde_json::json!({"name": code, "description": para}).to_string().as_bytes()),
