@@ -74,6 +74,20 @@ fn vector_search(c: &mut Criterion) {
     );
     let queries: Vec<Vec<f32>> = (0..64).map(|_| (0..DIMS).map(|_| rng.unit()).collect()).collect();
     let filter = serde_json::json!({"kb": "kb2"});
+    store.set_parallel_from(usize::MAX);
+    let mut times = Vec::new();
+    for i in 0..300 {
+        let t = Instant::now();
+        store
+            .search_sync("bench", queries[i % queries.len()].clone(), 20, None)
+            .unwrap();
+        times.push(t.elapsed());
+    }
+    eprintln!(
+        "embedded search, 100k x 384, top 20, one thread: {}",
+        percentiles(times)
+    );
+    store.set_parallel_from(botserver_vectordb::embedded::PARALLEL_FLOATS);
     for (label, f) in [("no filter", None), ("filter kb=kb2", Some(&filter))] {
         let mut times = Vec::new();
         for i in 0..500 {

@@ -45,8 +45,8 @@ const OP_DELETE_DOCUMENT: u8 = 3;
 const MAX_RECORD: u32 = 64 * 1024 * 1024;
 /// Most dimensions of a collection.
 pub const MAX_DIMENSIONS: usize = 16_384;
-/// Below this many floats a search uses one thread.
-const PARALLEL_FLOATS: usize = 4_000_000;
+/// From this many floats on, a search scans with two threads.
+pub const PARALLEL_FLOATS: usize = 4_000_000;
 
 /// The embedded vector store (see the module's documentation).
 #[derive(Clone)]
@@ -56,6 +56,7 @@ pub struct EmbeddedVectorStore {
 
 struct Inner {
     dir: PathBuf,
+    parallel_from: std::sync::atomic::AtomicUsize,
     collections: RwLock<HashMap<String, Arc<RwLock<Collection>>>>,
 }
 
@@ -462,12 +463,13 @@ impl Collection {
         q: &[f32],
         top_k: usize,
         filter: Option<&serde_json::Map<String, Value>>,
+        parallel_from: usize,
     ) -> Vec<VectorHit> {
         let n = self.len();
         if top_k == 0 || n == 0 {
             return Vec::new();
         }
-        let mut found = if n * self.dims >= PARALLEL_FLOATS {
+        let mut found = if n.saturating_mul(self.dims) >= parallel_from {
             let mid = n / 2;
             std::thread::scope(|s| {
                 let other = s.spawn(|| self.scan(q, mid..n, top_k, filter));
@@ -624,6 +626,7 @@ impl EmbeddedVectorStore {
         Ok(EmbeddedVectorStore {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
+                parallel_from: std::sync::atomic::AtomicUsize::new(PARALLEL_FLOATS),
                 collections: RwLock::new(collections),
             }),
         })
@@ -760,7 +763,11 @@ impl EmbeddedVectorStore {
             )));
         }
         normalize(&mut vector);
-        Ok(c.search(&vector, top_k, filter))
+        let parallel_from = self
+            .inner
+            .parallel_from
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Ok(c.search(&vector, top_k, filter, parallel_from))
     }
 
     /// [`VectorStore::delete_by_document`], synchronously.
@@ -807,6 +814,14 @@ impl EmbeddedVectorStore {
         }
         c.maybe_compact()?;
         Ok(n as u64)
+    }
+
+    /// Sets the collection size (points × dimensions) from which a search scans with two
+    /// threads ([`PARALLEL_FLOATS`] by default; `usize::MAX`: never). For benchmarks.
+    pub fn set_parallel_from(&self, floats: usize) {
+        self.inner
+            .parallel_from
+            .store(floats, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Points in a collection (0 when it does not exist).

@@ -3,6 +3,7 @@
 //! the vector-store suite; retrieval quality; the REST routes.
 
 mod api;
+mod cli;
 mod ingest;
 mod recall;
 mod store;
