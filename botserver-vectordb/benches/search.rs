@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
+use botserver_vectordb::embedded::ScanOpts;
 use botserver_vectordb::lexical::Bm25Index;
 use botserver_vectordb::{EmbeddedVectorStore, IndexOpts, KbDeps, KbService, MIGRATIONS};
 use botstate::services::{ChatChunk, ChatRequest, ChatResponse, LlmProvider, VectorPoint};
@@ -74,20 +75,45 @@ fn vector_search(c: &mut Criterion) {
     );
     let queries: Vec<Vec<f32>> = (0..64).map(|_| (0..DIMS).map(|_| rng.unit()).collect()).collect();
     let filter = serde_json::json!({"kb": "kb2"});
-    store.set_parallel_from(usize::MAX);
-    let mut times = Vec::new();
-    for i in 0..300 {
-        let t = Instant::now();
-        store
-            .search_sync("bench", queries[i % queries.len()].clone(), 20, None)
-            .unwrap();
-        times.push(t.elapsed());
+    // The same search without the i8 pre-selection, and on one thread.
+    for (label, scan) in [
+        (
+            "exact f32, one thread",
+            ScanOpts {
+                parallel_from: usize::MAX,
+                quantized_from: usize::MAX,
+            },
+        ),
+        (
+            "exact f32, two threads",
+            ScanOpts {
+                parallel_from: 0,
+                quantized_from: usize::MAX,
+            },
+        ),
+        (
+            "i8 candidates, one thread",
+            ScanOpts {
+                parallel_from: usize::MAX,
+                quantized_from: 0,
+            },
+        ),
+    ] {
+        store.set_scan(scan);
+        let mut times = Vec::new();
+        for i in 0..300 {
+            let t = Instant::now();
+            store
+                .search_sync("bench", queries[i % queries.len()].clone(), 20, None)
+                .unwrap();
+            times.push(t.elapsed());
+        }
+        eprintln!(
+            "embedded search, 100k x 384, top 20, {label}: {}",
+            percentiles(times)
+        );
     }
-    eprintln!(
-        "embedded search, 100k x 384, top 20, one thread: {}",
-        percentiles(times)
-    );
-    store.set_parallel_from(botserver_vectordb::embedded::PARALLEL_FLOATS);
+    store.set_scan(ScanOpts::default());
     for (label, f) in [("no filter", None), ("filter kb=kb2", Some(&filter))] {
         let mut times = Vec::new();
         for i in 0..500 {

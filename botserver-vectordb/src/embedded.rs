@@ -17,10 +17,15 @@
 //!
 //! In memory a collection keeps its vectors contiguous, L2-normalised at insert, so a
 //! search is a dot product per point (eight lanes at a time, which the compiler turns into
-//! SIMD), scanned by two threads when the collection is large, with a bounded heap for the
-//! top k. A payload filter (`{"field": value, …}`, all must be equal) is checked only for
-//! points that would enter the heap. The document of a point is its payload's `document`
-//! field (a string); deleting by document uses an index on it.
+//! SIMD), with a bounded heap for the top k. Large collections (from a million floats,
+//! about 2,600 points of 384 dimensions) also keep each vector as `i8` codes with a scale:
+//! a search scans the codes (a quarter of the memory traffic of `f32`, which is what bounds
+//! a brute-force scan), keeps `max(4k, k + 64)` candidates, and rescores those exactly, so
+//! returned scores are exact cosines and the order among candidates is exact; from four
+//! million floats the scan is split across two threads. A payload filter
+//! (`{"field": value, …}`, all must be equal) is checked only for points that would enter
+//! the heap. The document of a point is its payload's `document` field (a string);
+//! deleting by document uses an index on it.
 //!
 //! This store belongs to one process: several instances sharing a database each keep
 //! their own (a later store, pgvector, is the shared one).
@@ -47,6 +52,8 @@ const MAX_RECORD: u32 = 64 * 1024 * 1024;
 pub const MAX_DIMENSIONS: usize = 16_384;
 /// From this many floats on, a search scans with two threads.
 pub const PARALLEL_FLOATS: usize = 4_000_000;
+/// From this many floats on, a search picks candidates on `i8` codes first.
+pub const QUANTIZED_FLOATS: usize = 1_000_000;
 
 /// The embedded vector store (see the module's documentation).
 #[derive(Clone)]
@@ -56,7 +63,7 @@ pub struct EmbeddedVectorStore {
 
 struct Inner {
     dir: PathBuf,
-    parallel_from: std::sync::atomic::AtomicUsize,
+    scan: std::sync::Mutex<ScanOpts>,
     collections: RwLock<HashMap<String, Arc<RwLock<Collection>>>>,
 }
 
@@ -65,6 +72,10 @@ struct Collection {
     dims: usize,
     ids: Vec<String>,
     vectors: Vec<f32>,
+    /// The vectors quantised to `i8` (one scale per point), scanned first in large
+    /// collections.
+    codes: Vec<i8>,
+    scales: Vec<f32>,
     payloads: Vec<Value>,
     docs: Vec<Option<String>>,
     by_id: HashMap<String, usize>,
@@ -250,6 +261,56 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `i8` dot product, sixteen lanes at a time.
+#[inline]
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let mut acc = [0i32; 16];
+    let ca = a.chunks_exact(16);
+    let cb = b.chunks_exact(16);
+    let tail: i32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += i32::from(x[i]) * i32::from(y[i]);
+        }
+    }
+    acc.iter().sum::<i32>() + tail
+}
+
+/// Writes `v` as `i8` codes into `out` and returns the scale (`v[i] ≈ out[i] × scale`).
+fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = (x / scale).round().clamp(-127.0, 127.0) as i8;
+    }
+    scale
+}
+
+/// When a search uses two threads and when it scans `i8` codes first (collection sizes
+/// in points × dimensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanOpts {
+    /// From this size on, two threads scan half each.
+    pub parallel_from: usize,
+    /// From this size on, candidates are picked on `i8` codes (a quarter of the memory
+    /// to read) and rescored exactly; below, every point is scored exactly.
+    pub quantized_from: usize,
+}
+
+impl Default for ScanOpts {
+    fn default() -> Self {
+        ScanOpts {
+            parallel_from: PARALLEL_FLOATS,
+            quantized_from: QUANTIZED_FLOATS,
+        }
+    }
+}
+
 /// A heap entry ordered by score, lowest first (a min-heap through `Reverse` order).
 #[derive(PartialEq)]
 struct Scored(f32, usize);
@@ -312,6 +373,7 @@ impl Collection {
             .map(str::to_string);
         if let Some(&i) = self.by_id.get(&id) {
             self.vectors[i * self.dims..(i + 1) * self.dims].copy_from_slice(&vector);
+            self.scales[i] = quantize(&vector, &mut self.codes[i * self.dims..(i + 1) * self.dims]);
             if self.docs[i] != doc {
                 if let Some(old) = &self.docs[i]
                     && let Some(s) = self.by_doc.get_mut(old)
@@ -336,6 +398,9 @@ impl Collection {
         }
         self.ids.push(id);
         self.vectors.extend_from_slice(&vector);
+        self.codes.resize((i + 1) * self.dims, 0);
+        self.scales
+            .push(quantize(&vector, &mut self.codes[i * self.dims..]));
         self.payloads.push(payload);
         self.docs.push(doc);
     }
@@ -357,6 +422,8 @@ impl Collection {
         if i != last {
             self.vectors
                 .copy_within(last * self.dims..(last + 1) * self.dims, i * self.dims);
+            self.codes
+                .copy_within(last * self.dims..(last + 1) * self.dims, i * self.dims);
             self.by_id.insert(self.ids[i].clone(), i);
             if let Some(d) = &self.docs[i]
                 && let Some(s) = self.by_doc.get_mut(d)
@@ -366,6 +433,8 @@ impl Collection {
             }
         }
         self.vectors.truncate(last * self.dims);
+        self.codes.truncate(last * self.dims);
+        self.scales.swap_remove(i);
     }
 
     /// Appends records to the log and syncs it.
@@ -428,23 +497,27 @@ impl Collection {
         Ok(())
     }
 
-    /// The best `top_k` indexes in `range` for the normalised `q`.
+    /// The best `top_k` indexes in `range` for the normalised `q`: exact scores, or, with
+    /// `quantized` (`(codes, scale)` of `q`), approximate ones from the `i8` codes.
     fn scan(
         &self,
         q: &[f32],
+        quantized: Option<(&[i8], f32)>,
         range: std::ops::Range<usize>,
         top_k: usize,
         filter: Option<&serde_json::Map<String, Value>>,
     ) -> Vec<Scored> {
         let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(top_k + 1);
         let d = self.dims;
-        let rows = self.vectors[range.start * d..range.end * d].chunks_exact(d);
-        for (n, row) in rows.enumerate() {
-            let s = dot(q, row);
+        for n in 0..range.len() {
+            let i = range.start + n;
+            let s = match quantized {
+                Some((qc, qs)) => dot_i8(qc, &self.codes[i * d..(i + 1) * d]) as f32 * qs * self.scales[i],
+                None => dot(q, &self.vectors[i * d..(i + 1) * d]),
+            };
             if heap.len() == top_k && heap.peek().is_some_and(|m| s <= m.0) {
                 continue;
             }
-            let i = range.start + n;
             if let Some(f) = filter
                 && !matches(&self.payloads[i], f)
             {
@@ -463,23 +536,41 @@ impl Collection {
         q: &[f32],
         top_k: usize,
         filter: Option<&serde_json::Map<String, Value>>,
-        parallel_from: usize,
+        scan: ScanOpts,
     ) -> Vec<VectorHit> {
         let n = self.len();
         if top_k == 0 || n == 0 {
             return Vec::new();
         }
-        let mut found = if n.saturating_mul(self.dims) >= parallel_from {
+        let floats = n.saturating_mul(self.dims);
+        let mut qcodes = vec![0i8; self.dims];
+        let quantized = (floats >= scan.quantized_from).then(|| {
+            let qs = quantize(q, &mut qcodes);
+            (&qcodes[..], qs)
+        });
+        // Quantised scores only pick candidates: many more than asked, rescored exactly.
+        let pick = if quantized.is_some() {
+            (top_k * 4).max(top_k + 64)
+        } else {
+            top_k
+        };
+        let mut found = if floats >= scan.parallel_from {
             let mid = n / 2;
             std::thread::scope(|s| {
-                let other = s.spawn(|| self.scan(q, mid..n, top_k, filter));
-                let mut a = self.scan(q, 0..mid, top_k, filter);
+                let other = s.spawn(|| self.scan(q, quantized, mid..n, pick, filter));
+                let mut a = self.scan(q, quantized, 0..mid, pick, filter);
                 a.extend(other.join().unwrap_or_default());
                 a
             })
         } else {
-            self.scan(q, 0..n, top_k, filter)
+            self.scan(q, quantized, 0..n, pick, filter)
         };
+        if quantized.is_some() {
+            let d = self.dims;
+            for f in &mut found {
+                f.0 = dot(q, &self.vectors[f.1 * d..(f.1 + 1) * d]);
+            }
+        }
         found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         found.truncate(top_k);
         found
@@ -518,6 +609,8 @@ fn load(dir: &Path, stem: &str) -> AppResult<Collection> {
         dims,
         ids: Vec::new(),
         vectors: Vec::new(),
+        codes: Vec::new(),
+        scales: Vec::new(),
         payloads: Vec::new(),
         docs: Vec::new(),
         by_id: HashMap::new(),
@@ -626,7 +719,7 @@ impl EmbeddedVectorStore {
         Ok(EmbeddedVectorStore {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
-                parallel_from: std::sync::atomic::AtomicUsize::new(PARALLEL_FLOATS),
+                scan: std::sync::Mutex::new(ScanOpts::default()),
                 collections: RwLock::new(collections),
             }),
         })
@@ -680,6 +773,8 @@ impl EmbeddedVectorStore {
             dims,
             ids: Vec::new(),
             vectors: Vec::new(),
+            codes: Vec::new(),
+            scales: Vec::new(),
             payloads: Vec::new(),
             docs: Vec::new(),
             by_id: HashMap::new(),
@@ -763,11 +858,8 @@ impl EmbeddedVectorStore {
             )));
         }
         normalize(&mut vector);
-        let parallel_from = self
-            .inner
-            .parallel_from
-            .load(std::sync::atomic::Ordering::Relaxed);
-        Ok(c.search(&vector, top_k, filter, parallel_from))
+        let scan = *self.inner.scan.lock().expect("scan options");
+        Ok(c.search(&vector, top_k, filter, scan))
     }
 
     /// [`VectorStore::delete_by_document`], synchronously.
@@ -816,12 +908,10 @@ impl EmbeddedVectorStore {
         Ok(n as u64)
     }
 
-    /// Sets the collection size (points × dimensions) from which a search scans with two
-    /// threads ([`PARALLEL_FLOATS`] by default; `usize::MAX`: never). For benchmarks.
-    pub fn set_parallel_from(&self, floats: usize) {
-        self.inner
-            .parallel_from
-            .store(floats, std::sync::atomic::Ordering::Relaxed);
+    /// Sets when searches use two threads and `i8` candidates ([`ScanOpts::default`]
+    /// otherwise). For benchmarks and tests.
+    pub fn set_scan(&self, scan: ScanOpts) {
+        *self.inner.scan.lock().expect("scan options") = scan;
     }
 
     /// Points in a collection (0 when it does not exist).
@@ -920,6 +1010,46 @@ mod tests {
         let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - plain).abs() < 1e-4);
+    }
+
+    #[test]
+    fn quantized_candidates_rescored_find_the_exact_top_k() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EmbeddedVectorStore::open(dir.path()).unwrap();
+        s.ensure_collection_sync("c", 64).unwrap();
+        let mut x: u64 = 88172645463325252;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2001) as f32 / 1000.0 - 1.0
+        };
+        let pts = (0..5000)
+            .map(|i| {
+                point(
+                    &format!("p{i}"),
+                    (0..64).map(|_| rnd()).collect(),
+                    &format!("d{}", i % 9),
+                )
+            })
+            .collect();
+        s.upsert_sync("c", pts).unwrap();
+        let exact = ScanOpts {
+            parallel_from: usize::MAX,
+            quantized_from: usize::MAX,
+        };
+        let fast = ScanOpts {
+            parallel_from: 0,
+            quantized_from: 0,
+        };
+        for _ in 0..20 {
+            let q: Vec<f32> = (0..64).map(|_| rnd()).collect();
+            s.set_scan(exact);
+            let want = s.search_sync("c", q.clone(), 10, None).unwrap();
+            s.set_scan(fast);
+            let got = s.search_sync("c", q, 10, None).unwrap();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
