@@ -18,6 +18,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 struct Supervised {
     /// The port while running (`None` while (re)starting).
     port: watch::Receiver<Option<u16>>,
+    /// The process id while running (0 otherwise).
+    pid: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Every supervised server, by model file.
@@ -45,6 +47,19 @@ impl Supervisor {
     /// The base URL (`http://127.0.0.1:<port>/v1`) of the server for `model_file`,
     /// starting it on first use and waiting while it (re)starts.
     pub async fn base_url(&self, model_file: &str, context: u32, extra: &str) -> AppResult<String> {
+        self.base_url_avoiding(model_file, context, extra, None).await
+    }
+
+    /// Like [`Supervisor::base_url`], but waits for a server other than the one at `avoid`
+    /// (which just failed: the supervisor is about to restart it).
+    pub async fn base_url_avoiding(
+        &self,
+        model_file: &str,
+        context: u32,
+        extra: &str,
+        avoid: Option<&str>,
+    ) -> AppResult<String> {
+        let url = |p: u16| format!("http://127.0.0.1:{p}/v1");
         let sup = {
             let mut map = self.servers.lock().expect("servers");
             map.entry(model_file.to_string())
@@ -54,7 +69,9 @@ impl Supervisor {
         let mut rx = sup.port.clone();
         let port = tokio::time::timeout(START_TIMEOUT, async {
             loop {
-                if let Some(p) = *rx.borrow_and_update() {
+                if let Some(p) = *rx.borrow_and_update()
+                    && avoid != Some(url(p).as_str())
+                {
                     return Ok(p);
                 }
                 if rx.changed().await.is_err() {
@@ -65,11 +82,23 @@ impl Supervisor {
         .await
         .map_err(|_| AppError::Unavailable("the local model server did not start in time".into()))?
         .map_err(|_| AppError::Unavailable("the local model server stopped".into()))?;
-        Ok(format!("http://127.0.0.1:{port}/v1"))
+        Ok(url(port))
+    }
+
+    /// The process id of the server for `model_file`, while it runs.
+    pub fn pid(&self, model_file: &str) -> Option<u32> {
+        let map = self.servers.lock().expect("servers");
+        let pid = map
+            .get(model_file)?
+            .pid
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (pid != 0).then_some(pid)
     }
 
     fn spawn(&self, model_file: String, context: u32, extra: String) -> Arc<Supervised> {
         let (tx, rx) = watch::channel(None);
+        let pid = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let pid_slot = pid.clone();
         let program = self.program.clone();
         let stop = self.shutdown.clone();
         let http = self.http.clone();
@@ -105,6 +134,7 @@ impl Supervisor {
                 let started = std::time::Instant::now();
                 match cmd.spawn() {
                     Ok(mut child) => {
+                        pid_slot.store(child.id().unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
                         tracing::info!(model = %model_file, port, "llamacpp: server starting");
                         let healthy = wait_healthy(&http, port, &mut child).await;
                         if healthy {
@@ -112,6 +142,7 @@ impl Supervisor {
                         }
                         tokio::select! {
                             status = child.wait() => {
+                                pid_slot.store(0, std::sync::atomic::Ordering::Relaxed);
                                 let _ = tx.send(None);
                                 tracing::warn!(model = %model_file, ?status, "llamacpp: server exited; restarting");
                             }
@@ -139,7 +170,7 @@ impl Supervisor {
                 }
             }
         });
-        Arc::new(Supervised { port: rx })
+        Arc::new(Supervised { port: rx, pid })
     }
 }
 

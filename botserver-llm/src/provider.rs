@@ -125,6 +125,51 @@ impl Llm {
         }
     }
 
+    /// Sends a chat request. A supervised local server that died under the call is
+    /// waited for (the supervisor restarts it) and the request sent once more.
+    async fn send(
+        &self,
+        call: &mut Call,
+        req: &ChatRequest,
+        url: &str,
+        body: &serde_json::Value,
+        stream: bool,
+    ) -> AppResult<reqwest::Response> {
+        let first = self
+            .transport
+            .send(Self::builder(&call.target, url, body), stream)
+            .await;
+        let Some(file) = call.target.model_file.clone() else {
+            return first;
+        };
+        match first {
+            Err(AppError::Unavailable(m))
+                if m.starts_with("cannot reach") || m.contains("request failed") =>
+            {
+                let ctx = call
+                    .bot
+                    .as_ref()
+                    .map(|b| b.parse_or("llm-context", 4096u32))
+                    .unwrap_or(4096);
+                let extra = call
+                    .bot
+                    .as_ref()
+                    .and_then(|b| b.get("llm-server-args"))
+                    .unwrap_or_default()
+                    .to_string();
+                call.target.base = self
+                    .local
+                    .base_url_avoiding(&file, ctx, &extra, Some(&call.target.base))
+                    .await?;
+                let (url, body) = self.request(call, req, stream);
+                self.transport
+                    .send(Self::builder(&call.target, &url, &body), stream)
+                    .await
+            }
+            other => other,
+        }
+    }
+
     fn builder(
         target: &Target,
         url: &str,
@@ -266,7 +311,7 @@ fn now_ms() -> i64 {
 #[async_trait]
 impl LlmProvider for Llm {
     async fn chat(&self, req: ChatRequest) -> AppResult<ChatResponse> {
-        let call = self.prepare(req.bot).await?;
+        let mut call = self.prepare(req.bot).await?;
         let session = req.session.map(|s| s.to_string());
         let (url, body) = self.request(&call, &req, false);
         let cache_key = call.cache_ttl.map(|_| answer_cache::key(&url, &body));
@@ -295,10 +340,7 @@ impl LlmProvider for Llm {
             self.refused(&call, &e);
             return Err(e);
         }
-        let sent = self
-            .transport
-            .send(Self::builder(&call.target, &url, &body), false)
-            .await;
+        let sent = self.send(&mut call, &req, &url, &body, false).await;
         let result = match sent {
             Ok(resp) => match resp.json::<serde_json::Value>().await {
                 Ok(v) => match call.target.wire {
@@ -362,7 +404,7 @@ impl LlmProvider for Llm {
     }
 
     async fn chat_stream(&self, req: ChatRequest) -> AppResult<BoxStream<'static, AppResult<ChatChunk>>> {
-        let call = self.prepare(req.bot).await?;
+        let mut call = self.prepare(req.bot).await?;
         let session = req.session.map(|s| s.to_string());
         let (url, body) = self.request(&call, &req, true);
         let cache_key = call.cache_ttl.map(|_| answer_cache::key(&url, &body));
@@ -391,11 +433,7 @@ impl LlmProvider for Llm {
             self.refused(&call, &e);
             return Err(e);
         }
-        let resp = match self
-            .transport
-            .send(Self::builder(&call.target, &url, &body), true)
-            .await
-        {
+        let resp = match self.send(&mut call, &req, &url, &body, true).await {
             Ok(r) => r,
             Err(e) => {
                 self.refused(&call, &e);
