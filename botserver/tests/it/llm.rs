@@ -242,3 +242,63 @@ async fn a_real_model_answers_over_the_socket_and_through_the_llm_keyword() {
         "usage counted"
     );
 }
+
+/// The suggestions of a final frame, as texts.
+async fn answer_with_suggestions(ws: &mut Ws) -> (String, Vec<String>) {
+    let mut pieces = String::new();
+    while let Some(f) = next(ws).await {
+        if f["message_type"] != 2 {
+            continue;
+        }
+        if f["is_complete"] == true {
+            let content = f["content"].as_str().unwrap_or_default();
+            let text = if content.is_empty() { pieces } else { content.to_string() };
+            let suggestions = f["suggestions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["text"].as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            return (text, suggestions);
+        }
+        pieces.push_str(f["content"].as_str().unwrap_or_default());
+    }
+    panic!("the socket ended before a complete answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_tool_waits_for_yes_and_an_exhausted_budget_is_refused_politely() {
+    let model = ScriptedModelServer::start(vec![Step::Tool {
+        name: "forecast".into(),
+        arguments: r#"{"city":"Rio"}"#.into(),
+    }])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_bot(
+        dir.path(),
+        "careful",
+        &[("start.bas", "ADD TOOL \"forecast\"\nTALK \"Hi.\"\n"), ("forecast.bas", FORECAST)],
+        "confirm-tools,forecast\n",
+    );
+    write_bot(dir.path(), "thrifty", &[], "llm-monthly-tokens,10\nwelcome-message,Hello!\n");
+    let server = start(dir.path(), &model.url());
+
+    let mut ws = connect(server.addr, "careful").await;
+    answer(&mut ws).await;
+    say(&mut ws, "weather in Rio?").await;
+    let (ask, buttons) = answer_with_suggestions(&mut ws).await;
+    assert!(ask.contains("**forecast**") && ask.ends_with("Shall I go ahead?"), "{ask}");
+    assert_eq!(buttons, vec!["Yes", "No"]);
+    say(&mut ws, "no").await;
+    assert_eq!(answer_with_suggestions(&mut ws).await.0, "OK, I won't do it.");
+    say(&mut ws, "weather in Rio?").await;
+    answer(&mut ws).await;
+    say(&mut ws, "yes").await;
+    assert_eq!(answer_with_suggestions(&mut ws).await.0, "Checking the forecast for Rio...");
+    model.set_script(vec![Step::Text("ok".into())]);
+    let mut ws = connect(server.addr, "thrifty").await;
+    answer(&mut ws).await;
+    say(&mut ws, "first question").await;
+    assert_eq!(answer_with_suggestions(&mut ws).await.0, "ok");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    say(&mut ws, "second question").await;
+    assert_eq!(answer_with_suggestions(&mut ws).await.0, botserver_chat::answer::BUDGET);
+}
