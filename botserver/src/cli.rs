@@ -59,6 +59,13 @@ pub enum Command {
         #[command(subcommand)]
         action: BotAction,
     },
+    /// Knowledge bases: index a bot's documents now, search them.
+    #[cfg(feature = "vectordb")]
+    Kb {
+        /// What to do.
+        #[command(subcommand)]
+        action: KbAction,
+    },
     /// Account administration from the console.
     #[cfg(feature = "auth")]
     User {
@@ -85,6 +92,28 @@ pub enum BotAction {
         dir: PathBuf,
         /// The script to start (default `start.bas`), or a tool's name.
         script: Option<String>,
+    },
+}
+
+/// `kb` subcommands.
+#[cfg(feature = "vectordb")]
+#[derive(Debug, Subcommand)]
+pub enum KbAction {
+    /// Index every knowledge base of a bot to completion, with a progress bar on standard
+    /// error; exits non-zero when a document failed (listed).
+    Index {
+        /// The bot's name.
+        bot: String,
+    },
+    /// Search a bot's knowledge bases and print the passages with their sources.
+    Search {
+        /// The bot's name.
+        bot: String,
+        /// The question.
+        query: String,
+        /// Passages to print (default: the bot's kb-top-k, else 5).
+        #[arg(long)]
+        top_k: Option<usize>,
     },
 }
 

@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             Some(Command::User { action }) => user_command(config, action).await,
             #[cfg(feature = "auto")]
             Some(Command::Bot { action }) => bot_command(config, action).await,
+            #[cfg(feature = "vectordb")]
+            Some(Command::Kb { action }) => kb_command(config, action).await,
             Some(Command::Serve) | None => run(config, started).await,
         }
     });
@@ -201,6 +203,31 @@ async fn bot_command(config: Config, action: cli::BotAction) -> Result<(), Strin
             botserver_auto::cli::run(&dialogs, &dir, script.as_deref(), &mut input, &mut output).await
         }
     }
+}
+
+/// `botserver kb …`: the server's state with every module installed (the engine publishes
+/// the bots), then the command in the foreground (its background indexer stopped).
+#[cfg(feature = "vectordb")]
+async fn kb_command(config: Config, action: cli::KbAction) -> Result<(), String> {
+    let modules = modules::enabled();
+    let mut state = AppState::build(config, &Module::migration_sets(&modules)).await?;
+    Module::install_all(&mut state, &modules).await?;
+    let kb = state
+        .extensions
+        .get::<botserver_vectordb::KbModule>()
+        .ok_or("the knowledge-base domain did not install")?;
+    let out = match action {
+        cli::KbAction::Index { bot } => {
+            botserver_vectordb::cli::index(&kb, &bot, &mut std::io::stderr()).await
+        }
+        cli::KbAction::Search { bot, query, top_k } => {
+            botserver_vectordb::cli::search(&kb, &bot, &query, top_k).await
+        }
+    };
+    state.shutdown.cancel();
+    print!("{}", out.as_ref().unwrap_or_else(|e| e));
+    out.map(|_| ())
+        .map_err(|_| "the command failed (see above)".to_string())
 }
 
 fn check(config: &Config, file: Option<&std::path::Path>) {

@@ -1574,7 +1574,7 @@ async fn ai_keywords_without_a_model_fail_with_not_configured() {
             format!("TRANSLATE: {llm}"),
             format!("SENTIMENT: {llm}"),
             format!("CLASSIFY: {llm}"),
-            "THINK KB: embeddings is not configured on this server".to_string(),
+            "THINK KB: knowledge base is not configured on this server".to_string(),
             "SAVE FROM UNSTRUCTURED: not available: SAVE FROM UNSTRUCTURED needs the LLM service's extraction (issue 6)"
                 .to_string(),
             "USE WEBSITE: not available: USE WEBSITE needs the knowledge-base service".to_string(),
