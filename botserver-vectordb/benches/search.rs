@@ -241,6 +241,7 @@ fn indexing_throughput(_c: &mut Criterion) {
             cache: Arc::new(MemoryCache::default()),
             llm: Arc::new(ZeroCostEmbedderDouble),
             vectors: Arc::new(store),
+            store_tag: "",
             bots,
         },
         IndexOpts::default(),

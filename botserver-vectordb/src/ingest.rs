@@ -26,7 +26,7 @@
 
 use crate::chunk::{self, ChunkOpts};
 use crate::extract;
-use crate::kb::{KbService, collection_name, doc_key, vector_space};
+use crate::kb::{KbService, collection_name, doc_key};
 use crate::repo::{self, ChunkRow, DocumentRow, FAILED, INDEXED, PENDING};
 use botlib::{AppError, AppResult, BotId};
 use botstate::BotInfo;
@@ -226,7 +226,7 @@ impl KbService {
         now: i64,
     ) -> (Vec<Work>, usize, usize) {
         let sig = Self::chunk_opts(bot).signature();
-        let space = vector_space(bot);
+        let space = self.space(bot);
         let by_path: HashMap<&str, &DocumentRow> = rows.iter().map(|r| (r.path.as_str(), r)).collect();
         let mut work = Vec::new();
         let (mut unchanged, mut waiting) = (0, 0);
@@ -482,7 +482,7 @@ impl KbService {
         if !changed && row.status == INDEXED {
             // Touched, not changed: remember the new fingerprint only.
             row.updated_ms = now;
-            let space = vector_space(bot);
+            let space = self.space(bot);
             let reembed = !space_ok(&row, &space);
             self.save(row.clone()).await?;
             if reembed {
@@ -613,7 +613,7 @@ impl KbService {
         chunks: Vec<ChunkRow>,
         report: &mut IndexReport,
     ) -> AppResult<()> {
-        let space = vector_space(bot);
+        let space = self.space(bot);
         let coll = collection_name(bot.id, kb, &space);
         if row.vector_space != space {
             self.drop_vectors(bot, &row).await;

@@ -80,6 +80,9 @@ pub struct KbDeps {
     pub llm: Arc<dyn LlmProvider>,
     /// Vectors.
     pub vectors: Arc<dyn VectorStore>,
+    /// Which store `vectors` is, as part of every document's vector space: empty for the
+    /// embedded store, `pgvector` or `qdrant` (see [`KbService::space`]).
+    pub store_tag: &'static str,
     /// The bots and their settings and folders.
     pub bots: Arc<BotRegistry>,
 }
@@ -157,6 +160,17 @@ impl KbService {
             lexical: Mutex::new(HashMap::new()),
             status: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The vector space of `bot`'s documents in this service's store: the embedding model
+    /// ([`vector_space`]), prefixed by the store's tag unless it is the embedded store.
+    /// Moving to another store therefore changes every document's space, and the indexer
+    /// embeds them again from their stored chunks instead of leaving the new store empty.
+    pub fn space(&self, bot: &BotInfo) -> String {
+        match self.deps.store_tag {
+            "" => vector_space(bot),
+            tag => format!("{tag}|{}", vector_space(bot)),
         }
     }
 
@@ -350,7 +364,7 @@ impl KbService {
                 return None;
             }
         };
-        let space = vector_space(bot);
+        let space = self.space(bot);
         let mut hits = Vec::new();
         for kb in kbs {
             let coll = collection_name(bot.id, kb, &space);

@@ -2,8 +2,10 @@
 //! uploads through REST) extracted ([`extract`]), chunked with overlap ([`chunk`]), indexed
 //! lexically ([`lexical`], BM25) and as vectors (embeddings from the bot's provider through
 //! `LlmProvider::embed`, stored in a [`VectorStore`]), and searched by both, fused
-//! ([`hybrid`]). It owns the embedded vector store ([`embedded`], the default
-//! `state.vectors`), the knowledge-base service ([`kb`], `state.kb`, what the chat and the
+//! ([`hybrid`]). It owns the vector stores: the embedded one ([`embedded`], the default),
+//! pgvector in the server's PostgreSQL database ([`pgvector`], chosen when the database is
+//! PostgreSQL and the extension can be created), one of which is `state.vectors` (see
+//! [`StoreChoice`]); the knowledge-base service ([`kb`], `state.kb`, what the chat and the
 //! BASIC `USE KB`/`THINK KB` call), the indexing job table and the background indexer
 //! ([`ingest`], [`repo`]), the REST routes ([`api`]) and `botserver kb …` ([`cli`]).
 //!
@@ -20,13 +22,16 @@ pub mod hybrid;
 pub mod ingest;
 pub mod kb;
 pub mod lexical;
+pub mod pgvector;
 pub mod repo;
 pub mod testing;
 
+use botstate::services::VectorStore;
 use std::sync::Arc;
 
 pub use embedded::EmbeddedVectorStore;
 pub use kb::{IndexOpts, KbDeps, KbService};
+pub use pgvector::PgVectorStore;
 
 /// This crate's tables: documents (indexing jobs) and chunks.
 pub const MIGRATIONS: botstate::MigrationSet = botstate::MigrationSet {
@@ -56,12 +61,8 @@ pub struct KbModule {
 
 fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {
     Box::pin(async move {
-        let dir = state.config.server.data_dir.join("vectors");
-        let store = tokio::task::spawn_blocking(move || EmbeddedVectorStore::open(&dir))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the embedded vector store cannot open: {e}"))?;
-        let vectors: Arc<dyn botstate::services::VectorStore> = Arc::new(store);
+        let choice = StoreChoice::from_env(&|k| std::env::var(k).ok());
+        let (vectors, store_tag) = open_store(state, &choice).await?;
         state.vectors = vectors.clone();
         let service = Arc::new(KbService::new(
             KbDeps {
@@ -69,6 +70,7 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
                 cache: state.cache.clone(),
                 llm: state.llm.clone(),
                 vectors,
+                store_tag,
                 bots: state.bots.clone(),
             },
             IndexOpts::default(),
@@ -83,6 +85,84 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
             .insert(Arc::new(KbModule { service, background }));
         Ok(())
     })
+}
+
+/// Which vector store to use, from the environment (read once, at install):
+/// `BOTSERVER_VECTOR_STORE` = `embedded`, `pgvector` or `qdrant` forces one (start-up
+/// fails when it cannot open); otherwise Qdrant when `QDRANT_URL` is set, else pgvector
+/// when the database is PostgreSQL and the extension can be created, else the embedded
+/// store. `QDRANT_API_KEY` (or the `qdrant-api-key` secret) is Qdrant's key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreChoice {
+    /// `BOTSERVER_VECTOR_STORE`, lower-cased, when set.
+    pub forced: Option<String>,
+    /// `QDRANT_URL`, when set.
+    pub qdrant_url: Option<String>,
+    /// `QDRANT_API_KEY`, when set.
+    pub qdrant_api_key: Option<String>,
+}
+
+impl StoreChoice {
+    /// Reads the variables through `get` (the process environment at install).
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> StoreChoice {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        StoreChoice {
+            forced: get("BOTSERVER_VECTOR_STORE").map(|v| v.to_ascii_lowercase()),
+            qdrant_url: get("QDRANT_URL"),
+            qdrant_api_key: get("QDRANT_API_KEY"),
+        }
+    }
+}
+
+/// Opens the chosen store (see [`StoreChoice`]) and says which it is (the tag of
+/// [`KbDeps::store_tag`]).
+async fn open_store(
+    state: &botstate::AppState,
+    choice: &StoreChoice,
+) -> Result<(Arc<dyn VectorStore>, &'static str), String> {
+    let forced = choice.forced.as_deref();
+    match forced {
+        None | Some("embedded" | "pgvector" | "qdrant") => {}
+        Some(other) => {
+            return Err(format!(
+                "BOTSERVER_VECTOR_STORE: `{other}` is not one of embedded, pgvector, qdrant"
+            ));
+        }
+    }
+    if forced == Some("qdrant") || (forced.is_none() && choice.qdrant_url.is_some()) {
+        return open_qdrant(state, choice).await;
+    }
+    if forced == Some("pgvector") || (forced.is_none() && state.db.backend() == botstate::Backend::Postgres) {
+        match PgVectorStore::open(state.db.clone()).await {
+            Ok(s) => {
+                tracing::info!(
+                    store = "pgvector",
+                    version = s.extension_version(),
+                    "vector store"
+                );
+                return Ok((Arc::new(s), "pgvector"));
+            }
+            Err(e) if forced.is_some() => return Err(format!("the pgvector store cannot open: {e}")),
+            Err(e) => tracing::info!(
+                error = %e,
+                "pgvector is not available on this PostgreSQL database; using the embedded vector store"
+            ),
+        }
+    }
+    let dir = state.config.server.data_dir.join("vectors");
+    let store = tokio::task::spawn_blocking(move || EmbeddedVectorStore::open(&dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the embedded vector store cannot open: {e}"))?;
+    tracing::info!(store = "embedded", "vector store");
+    Ok((Arc::new(store), ""))
+}
+
+async fn open_qdrant(
+    _state: &botstate::AppState,
+    _choice: &StoreChoice,
+) -> Result<(Arc<dyn VectorStore>, &'static str), String> {
+    Err("Qdrant is not supported yet".into())
 }
 
 /// The knowledge-base routes. Panics if `install` did not run (a wiring bug, found at

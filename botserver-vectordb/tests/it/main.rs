@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod ingest;
+mod pgvector;
 mod recall;
 mod store;
 mod support;

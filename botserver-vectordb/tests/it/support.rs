@@ -4,6 +4,7 @@
 use botlib::BotId;
 use botserver_vectordb::testing::TestDoubleEmbedder;
 use botserver_vectordb::{EmbeddedVectorStore, IndexOpts, KbDeps, KbService, MIGRATIONS};
+use botstate::services::VectorStore;
 use botstate::testing::TestDb;
 use botstate::{BotInfo, BotRegistry, Db, MemoryCache};
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub struct Env {
     pub vectors_dir: PathBuf,
     pub now: Arc<AtomicI64>,
     _tmp: tempfile::TempDir,
-    _testdb: TestDb,
+    _testdb: Box<dyn std::any::Any>,
 }
 
 impl Env {
@@ -29,6 +30,13 @@ impl Env {
     pub fn with_settings(settings: &[(&str, &str)]) -> Env {
         let testdb = TestDb::sqlite();
         let db = testdb.migrated(&[&MIGRATIONS]);
+        Env::on(db, Box::new(testdb), settings)
+    }
+
+    /// The same on `db` (migrated here), which `guard` drops after use.
+    pub fn on(db: Db, guard: Box<dyn std::any::Any>, settings: &[(&str, &str)]) -> Env {
+        botstate::db::run_migrations(&mut db.get().expect("connection"), &[&MIGRATIONS]).expect("migrations");
+        let testdb = guard;
         let tmp = tempfile::tempdir().expect("temp dir");
         let folder = tmp.path().join("shop.gbai");
         let root = folder.join("shop.gbkb");
@@ -60,13 +68,24 @@ impl Env {
     /// A fresh "process": a new store opened from disk, a new cache, a new service.
     pub fn start(&self, llm: Arc<TestDoubleEmbedder>) -> (Arc<KbService>, EmbeddedVectorStore) {
         let store = EmbeddedVectorStore::open(&self.vectors_dir).expect("store opens");
+        (self.start_on(llm, Arc::new(store.clone()), ""), store)
+    }
+
+    /// A fresh "process" over `store`, whose tag is `store_tag`.
+    pub fn start_on(
+        &self,
+        llm: Arc<TestDoubleEmbedder>,
+        store: Arc<dyn VectorStore>,
+        store_tag: &'static str,
+    ) -> Arc<KbService> {
         let now = self.now.clone();
         let svc = KbService::with_clock(
             KbDeps {
                 db: self.db.clone(),
                 cache: Arc::new(MemoryCache::default()),
                 llm,
-                vectors: Arc::new(store.clone()),
+                vectors: store,
+                store_tag,
                 bots: self.bots.clone(),
             },
             IndexOpts {
@@ -75,7 +94,7 @@ impl Env {
             },
             Arc::new(move || now.load(Ordering::SeqCst)),
         );
-        (Arc::new(svc), store)
+        Arc::new(svc)
     }
 
     pub fn advance(&self, ms: i64) {
@@ -141,4 +160,72 @@ pub fn code_word(i: usize) -> String {
         n /= 10;
     }
     w
+}
+
+/// A fresh database on the PostgreSQL server with pgvector at `BOT_TEST_PGVECTOR_URL`,
+/// dropped with this value (made as `TestDb::postgres` makes one on the plain server).
+pub struct PgVectorDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgVectorDb {
+    /// `None` (the test skips) when `BOT_TEST_PGVECTOR_URL` is not set, outside CI.
+    pub fn create() -> Option<PgVectorDb> {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let admin_url = botstate::testing::service_url("BOT_TEST_PGVECTOR_URL")?;
+        let name = format!("bv_{}", uuid_like());
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("BOT_TEST_PGVECTOR_URL unreachable: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        let (base, query) = admin_url
+            .split_once('?')
+            .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("BOT_TEST_PGVECTOR_URL names a database");
+        let url = match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        };
+        Some(PgVectorDb { url, admin_url, name })
+    }
+
+    pub fn connect(&self) -> Db {
+        Db::connect(
+            &botstate::DatabaseTarget::Postgres(self.url.clone()),
+            &botstate::db::DbOptions {
+                pool_size: 4,
+                ..Default::default()
+            },
+        )
+        .expect("connect to the pgvector test database")
+    }
+}
+
+impl Drop for PgVectorDb {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// 32 hex characters, different for every call in the process and across processes.
+fn uuid_like() -> String {
+    use sha2::Digest;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = format!(
+        "{:?}{}{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    botserver_vectordb::embedded::hex(&sha2::Sha256::digest(seed.as_bytes())[..16])
 }
