@@ -100,9 +100,13 @@ pub(super) fn call(name: &str, a: &Array) -> R {
             return Ok(v::from_json(&Json::Array(r)));
         }
         "SAVE FROM UNSTRUCTURED" => {
-            return Err(err(
-                "not available: SAVE FROM UNSTRUCTURED needs the LLM service's extraction (issue 6)",
-            ));
+            let row = super::keywords::extract_row(v::text(&arg(0)), v::text(&arg(1)))?;
+            let args: Array = vec![
+                arg(0),
+                Dynamic::from_array(Vec::new()),
+                Dynamic::from_array(vec![row]),
+            ];
+            return call("SAVE", &args);
         }
         _ => {}
     }

@@ -368,9 +368,8 @@ fn keyword(name: &str, a: Array) -> R {
         "BOT SHARE MEMORY" | "DELEGATE" => not_available(name, "the multi-bot service"),
         "ADD MEMBER" => not_available(name, "the groups service"),
         "POST TO" => not_available(name, "a social network connector"),
-        "KB STATISTICS" | "KB DOCUMENTS COUNT" | "USE WEBSITE" => {
-            not_available(name, "the knowledge-base service")
-        }
+        "USE WEBSITE" => use_website(text(&a, 0)),
+        "KB STATISTICS" | "KB DOCUMENTS COUNT" => not_available(name, "the knowledge-base statistics"),
         "WEATHER" => not_available(name, "a weather provider"),
         "SOAP" => not_available(name, "a SOAP client"),
         "WAIT FOR EVENT" => not_available(name, "the events service"),
@@ -572,6 +571,95 @@ fn llm(prompt: String, _mode: Option<String>) -> R {
                 .await
                 .map(|r| Json::String(r.content))
                 .map_err(service_error)
+        }
+    })
+}
+
+/// Crawls a site (bounded, SSRF rules: the knowledge-base service's) into a knowledge base
+/// and uses it for the rest of the session.
+fn use_website(url: String) -> R {
+    if !is_url(&url) {
+        return Err(err(format!("USE WEBSITE needs an http(s) URL, got `{url}`")));
+    }
+    let kb = service("USE WEBSITE", false, move |s, ctx| {
+        let bot = ctx.session.bot_id;
+        async move {
+            s.kb.index_website(bot, url)
+                .await
+                .map(Json::String)
+                .map_err(service_error)
+        }
+    })?;
+    let kb = v::text(&kb);
+    with_ctx(|ctx| {
+        if !ctx.state.kbs.contains(&kb) {
+            room(ctx.state.kbs.len(), "knowledge bases")?;
+            ctx.state.kbs.push(kb);
+        }
+        Ok(Dynamic::UNIT)
+    })?
+}
+
+/// `SAVE FROM UNSTRUCTURED`'s first half: the model reads `text` and answers one JSON
+/// object with the table's columns (those of its TABLE definition, when it has one; only
+/// those are kept).
+pub(super) fn extract_row(table: String, text: String) -> R {
+    service("SAVE FROM UNSTRUCTURED", false, move |s, ctx| {
+        let bot = ctx.session.bot_id;
+        let session = ctx.session.session_id.parse().ok();
+        let model = ctx.state.model.clone();
+        async move {
+            let t = table.clone();
+            let columns: Vec<String> =
+                s.db.run(move |c| {
+                    Ok(crate::data::Tables::new(bot)
+                        .describe(c, &t)
+                        .ok()
+                        .flatten()
+                        .filter(|i| i.defined)
+                        .map(|i| i.columns.into_iter().map(|c| c.name).collect())
+                        .unwrap_or_default())
+                })
+                .await
+                .map_err(service_error)?;
+            let wanted = if columns.is_empty() {
+                "the fields the text gives (short snake_case names)".to_string()
+            } else {
+                format!("exactly these keys: {}", columns.join(", "))
+            };
+            let system = format!(
+                "Extract a record for the table `{table}` from the user's text. Answer with one JSON object with {wanted}. \
+                 Use null for anything the text does not say. No prose."
+            );
+            let req = ChatRequest {
+                bot: Some(bot),
+                session,
+                model,
+                messages: vec![ChatMessage::new("system", system), ChatMessage::new("user", text)],
+                json_mode: true,
+                temperature: Some(0.0),
+                ..Default::default()
+            };
+            let answer = s.llm.chat(req).await.map_err(service_error)?.content;
+            let body = answer
+                .trim()
+                .trim_start_matches("```json")
+                .trim_start_matches("```")
+                .trim_end_matches("```");
+            let mut row: serde_json::Map<String, Json> = match serde_json::from_str(body.trim()) {
+                Ok(Json::Object(m)) => m,
+                _ => {
+                    return Err(format!(
+                        "the model did not answer a JSON object for {table}: {}",
+                        answer.chars().take(200).collect::<String>()
+                    ));
+                }
+            };
+            if !columns.is_empty() {
+                row.retain(|k, _| columns.iter().any(|c| c.eq_ignore_ascii_case(k)));
+            }
+            row.retain(|_, v| !v.is_null());
+            Ok(Json::Object(row))
         }
     })
 }

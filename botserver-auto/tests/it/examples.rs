@@ -1575,9 +1575,8 @@ async fn ai_keywords_without_a_model_fail_with_not_configured() {
             format!("SENTIMENT: {llm}"),
             format!("CLASSIFY: {llm}"),
             "THINK KB: knowledge base is not configured on this server".to_string(),
-            "SAVE FROM UNSTRUCTURED: not available: SAVE FROM UNSTRUCTURED needs the LLM service's extraction (issue 6)"
-                .to_string(),
-            "USE WEBSITE: not available: USE WEBSITE needs the knowledge-base service".to_string(),
+            format!("SAVE FROM UNSTRUCTURED: {llm}"),
+            "USE WEBSITE: website indexing is not configured on this server".to_string(),
             "DELEGATE: not available: DELEGATE needs the multi-bot service".to_string(),
             "r is still empty: true".to_string(),
         ]

@@ -252,10 +252,18 @@ async fn answer_with_suggestions(ws: &mut Ws) -> (String, Vec<String>) {
         }
         if f["is_complete"] == true {
             let content = f["content"].as_str().unwrap_or_default();
-            let text = if content.is_empty() { pieces } else { content.to_string() };
+            let text = if content.is_empty() {
+                pieces
+            } else {
+                content.to_string()
+            };
             let suggestions = f["suggestions"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|s| s["text"].as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s["text"].as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             return (text, suggestions);
         }
@@ -275,24 +283,38 @@ async fn a_confirmed_tool_waits_for_yes_and_an_exhausted_budget_is_refused_polit
     write_bot(
         dir.path(),
         "careful",
-        &[("start.bas", "ADD TOOL \"forecast\"\nTALK \"Hi.\"\n"), ("forecast.bas", FORECAST)],
+        &[
+            ("start.bas", "ADD TOOL \"forecast\"\nTALK \"Hi.\"\n"),
+            ("forecast.bas", FORECAST),
+        ],
         "confirm-tools,forecast\n",
     );
-    write_bot(dir.path(), "thrifty", &[], "llm-monthly-tokens,10\nwelcome-message,Hello!\n");
+    write_bot(
+        dir.path(),
+        "thrifty",
+        &[],
+        "llm-monthly-tokens,10\nwelcome-message,Hello!\n",
+    );
     let server = start(dir.path(), &model.url());
 
     let mut ws = connect(server.addr, "careful").await;
     answer(&mut ws).await;
     say(&mut ws, "weather in Rio?").await;
     let (ask, buttons) = answer_with_suggestions(&mut ws).await;
-    assert!(ask.contains("**forecast**") && ask.ends_with("Shall I go ahead?"), "{ask}");
+    assert!(
+        ask.contains("**forecast**") && ask.ends_with("Shall I go ahead?"),
+        "{ask}"
+    );
     assert_eq!(buttons, vec!["Yes", "No"]);
     say(&mut ws, "no").await;
     assert_eq!(answer_with_suggestions(&mut ws).await.0, "OK, I won't do it.");
     say(&mut ws, "weather in Rio?").await;
     answer(&mut ws).await;
     say(&mut ws, "yes").await;
-    assert_eq!(answer_with_suggestions(&mut ws).await.0, "Checking the forecast for Rio...");
+    assert_eq!(
+        answer_with_suggestions(&mut ws).await.0,
+        "Checking the forecast for Rio..."
+    );
     model.set_script(vec![Step::Text("ok".into())]);
     let mut ws = connect(server.addr, "thrifty").await;
     answer(&mut ws).await;
@@ -300,5 +322,45 @@ async fn a_confirmed_tool_waits_for_yes_and_an_exhausted_budget_is_refused_polit
     assert_eq!(answer_with_suggestions(&mut ws).await.0, "ok");
     tokio::time::sleep(Duration::from_millis(300)).await;
     say(&mut ws, "second question").await;
-    assert_eq!(answer_with_suggestions(&mut ws).await.0, botserver_chat::answer::BUDGET);
+    assert_eq!(
+        answer_with_suggestions(&mut ws).await.0,
+        botserver_chat::answer::BUDGET
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_from_unstructured_stores_the_columns_the_model_extracted() {
+    let model = ScriptedModelServer::start(vec![Step::Text(
+        r#"{"name": "Ana Lima", "email": "ana@example.com", "shoe_size": 37, "city": null}"#.into(),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_bot(
+        dir.path(),
+        "crm",
+        &[
+            (
+                "tables.bas",
+                "TABLE contacts\n  name string(60)\n  email string(80) key\n  city string(40)\nEND TABLE\n",
+            ),
+            (
+                "start.bas",
+                "SAVE FROM UNSTRUCTURED \"contacts\", \"Hi, I'm Ana Lima, write to ana@example.com\"\n\
+                 rows = FIND \"contacts\", \"email = 'ana@example.com'\"\n\
+                 c = FIRST(rows)\n\
+                 TALK \"Saved \" + c.name + \" <\" + c.email + \">, city empty: \" + ISEMPTY(c.city)\n",
+            ),
+        ],
+        "",
+    );
+    let server = start(dir.path(), &model.url());
+    let mut ws = connect(server.addr, "crm").await;
+    let Ok((_, said)) = tokio::time::timeout(Duration::from_secs(20), answer(&mut ws)).await else {
+        panic!("no answer; server log:\n{}", server.stderr());
+    };
+    assert_eq!(said, "Saved Ana Lima <ana@example.com>, city empty: true");
+    let req = &model.requests()[0];
+    assert_eq!(req["response_format"]["type"], "json_object");
+    let system = req["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("name, email, city"), "{system}");
 }
