@@ -832,7 +832,7 @@ async fn reload(
     seen.remove(&live);
     watch::clear_load_error(&live);
     if bot == "default" {
-        let id = d.install(watch::builtin_default()).await?;
+        let id = d.install(d.builtin()).await?;
         let pkg = d.package(id).ok_or(AppError::NotFound)?;
         return Ok(Json(report(&pkg)));
     }
@@ -859,7 +859,7 @@ async fn delete(
         watch::clear_load_error(&live);
         if bot == "default" {
             // The folder replaced the built-in default bot: it serves again.
-            d.install(watch::builtin_default()).await?;
+            d.install(d.builtin()).await?;
         } else {
             d.uninstall(BotId::for_name(&bot));
         }

@@ -92,6 +92,7 @@ pub struct TurnOpts {
 pub struct Dialogs {
     services: Arc<Services>,
     bots: RwLock<HashMap<BotId, Arc<Package>>>,
+    builtin_home: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 fn now_ms() -> i64 {
@@ -128,6 +129,24 @@ impl Dialogs {
         Dialogs {
             services,
             bots: RwLock::new(HashMap::new()),
+            builtin_home: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Where the built-in default bot's documents are written (the data directory), so
+    /// its knowledge base can be indexed like any folder's.
+    pub fn set_builtin_home(&self, dir: std::path::PathBuf) {
+        let _ = self.builtin_home.set(dir);
+    }
+
+    /// The built-in default bot, with its knowledge base on disk when a home is set.
+    pub fn builtin(&self) -> Package {
+        match self.builtin_home.get() {
+            Some(home) => crate::watch::builtin_default_at(home).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the default bot's knowledge base could not be written");
+                crate::watch::builtin_default()
+            }),
+            None => crate::watch::builtin_default(),
         }
     }
 

@@ -51,9 +51,10 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
     Box::pin(async move {
         let services = runtime::Services::new(state)?;
         let dialogs = std::sync::Arc::new(dialog::Dialogs::new(std::sync::Arc::new(services)));
+        dialogs.set_builtin_home(state.config.server.data_dir.clone());
         let dir = state.config.bots_dir();
         dialogs
-            .install(watch::builtin_default())
+            .install(dialogs.builtin())
             .await
             .map_err(|e| e.to_string())?;
         let mut seen = Default::default();

@@ -131,7 +131,7 @@ pub async fn sync(dialogs: &Dialogs, dir: &Path, seen: &mut BTreeMap<PathBuf, St
         let name = base.strip_suffix(".gbai").unwrap_or(&base).to_string();
         if name == "default" {
             // The folder's own default bot is gone: the built-in one serves again.
-            let _ = dialogs.install(builtin_default()).await;
+            let _ = dialogs.install(dialogs.builtin()).await;
         } else {
             dialogs.uninstall(BotId::for_name(&name));
         }
@@ -237,6 +237,44 @@ pub fn builtin_default() -> Package {
         .into(),
         crate::package::parse_config(include_str!("../bots/default.gbai/default.gbot/config.csv")),
     )
+}
+
+/// The built-in default bot's knowledge base (`default.gbkb/botserver/`), embedded.
+const BUILTIN_KB: [(&str, &str); 4] = [
+    (
+        "what-is-botserver.md",
+        include_str!("../bots/default.gbai/default.gbkb/botserver/what-is-botserver.md"),
+    ),
+    (
+        "making-a-bot.md",
+        include_str!("../bots/default.gbai/default.gbkb/botserver/making-a-bot.md"),
+    ),
+    (
+        "knowledge-bases.md",
+        include_str!("../bots/default.gbai/default.gbkb/botserver/knowledge-bases.md"),
+    ),
+    (
+        "language-models.md",
+        include_str!("../bots/default.gbai/default.gbkb/botserver/language-models.md"),
+    ),
+];
+
+/// The built-in default bot with its knowledge base written under
+/// `<home>/builtin/default.gbai/` (a file is rewritten only when its content changed, so
+/// an unchanged knowledge base is never indexed again).
+pub fn builtin_default_at(home: &Path) -> std::io::Result<Package> {
+    let root = home.join("builtin").join("default.gbai");
+    let kb = root.join("default.gbkb").join("botserver");
+    std::fs::create_dir_all(&kb)?;
+    for (file, text) in BUILTIN_KB {
+        let path = kb.join(file);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(&path, text)?;
+        }
+    }
+    let mut pkg = builtin_default();
+    pkg.folder = Some(root);
+    Ok(pkg)
 }
 
 /// Scans `dir` every [`SCAN_EVERY`] until `stop` resolves; `seen` is what the first

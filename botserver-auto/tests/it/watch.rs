@@ -125,7 +125,7 @@ async fn the_default_bot_ships_in_the_binary_and_works_without_a_model() {
             "What would you like to know?"
         ]
     );
-    assert_eq!(out.messages[1].suggestions.len(), 3);
+    assert_eq!(out.messages[1].suggestions.len(), 4);
     let said = d
         .turn(info("default", "d"), Some("1".into()))
         .await

@@ -5,6 +5,7 @@ mod bots_api;
 mod chat;
 mod cli;
 mod durability;
+mod kb;
 mod llm;
 mod migrations;
 mod packages_api;
