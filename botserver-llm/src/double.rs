@@ -46,12 +46,17 @@ pub struct ScriptedModelServer {
     /// Every chat request body, in order.
     pub requests: Arc<Mutex<Vec<Value>>>,
     script: Arc<Mutex<Vec<Step>>>,
+    embed_delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Texts embedded so far.
+    pub embedded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Clone)]
 struct Shared {
     script: Arc<Mutex<Vec<Step>>>,
     requests: Arc<Mutex<Vec<Value>>>,
+    embed_delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    embedded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ScriptedModelServer {
@@ -60,6 +65,8 @@ impl ScriptedModelServer {
         let shared = Shared {
             script: Arc::new(Mutex::new(script)),
             requests: Default::default(),
+            embed_delay_ms: Default::default(),
+            embedded: Default::default(),
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -74,6 +81,8 @@ impl ScriptedModelServer {
             addr,
             requests: shared.requests,
             script: shared.script,
+            embed_delay_ms: shared.embed_delay_ms,
+            embedded: shared.embedded,
         }
     }
 
@@ -85,6 +94,11 @@ impl ScriptedModelServer {
     /// Replaces the remaining script.
     pub fn set_script(&self, script: Vec<Step>) {
         *self.script.lock().expect("script") = script;
+    }
+
+    /// Makes every embeddings request wait this long (a slow model, for crash tests).
+    pub fn set_embed_delay(&self, d: Duration) {
+        self.embed_delay_ms.store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The recorded request bodies.
@@ -208,7 +222,11 @@ fn json_response(v: Value) -> Response<Body> {
 }
 
 /// Deterministic embeddings: 8 dimensions from the text's bytes.
-async fn embeddings(body: axum::body::Bytes) -> Response<Body> {
+async fn embeddings(State(s): State<Shared>, body: axum::body::Bytes) -> Response<Body> {
+    let delay = s.embed_delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let inputs: Vec<String> = req["input"]
         .as_array()
@@ -225,5 +243,6 @@ async fn embeddings(body: axum::body::Bytes) -> Response<Body> {
             json!({"index": i, "embedding": v})
         })
         .collect();
+    s.embedded.fetch_add(inputs.len() as u64, std::sync::atomic::Ordering::Relaxed);
     json_response(json!({"data": data, "usage": {"prompt_tokens": inputs.len()}}))
 }
