@@ -3,7 +3,12 @@
 //!   20 ms), with and without a payload filter;
 //! - BM25 search over 100,000 chunks;
 //! - indexing throughput in chunks per second, the embedding model excluded (a test
-//!   double that returns a fixed vector at no cost), on SQLite.
+//!   double that returns a fixed vector at no cost), on SQLite;
+//! - pgvector search over the same 100,000 chunks (HNSW, cosine) at three `ef_search`
+//!   values, with and without a filter, and its recall@20 against an exact scan, when
+//!   `BOT_TEST_PGVECTOR_URL` names a PostgreSQL server with pgvector (database
+//!   `bench_pgvector`, dropped afterwards unless `BENCH_PGVECTOR_KEEP=1`); skipped
+//!   otherwise.
 //!
 //! Besides criterion's figures, each prints the percentiles it measured itself.
 
@@ -11,8 +16,8 @@ use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
 use botserver_vectordb::embedded::ScanOpts;
 use botserver_vectordb::lexical::Bm25Index;
-use botserver_vectordb::{EmbeddedVectorStore, IndexOpts, KbDeps, KbService, MIGRATIONS};
-use botstate::services::{ChatChunk, ChatRequest, ChatResponse, LlmProvider, VectorPoint};
+use botserver_vectordb::{EmbeddedVectorStore, IndexOpts, KbDeps, KbService, MIGRATIONS, PgVectorStore};
+use botstate::services::{ChatChunk, ChatRequest, ChatResponse, LlmProvider, VectorPoint, VectorStore};
 use botstate::{BotInfo, BotRegistry, MemoryCache};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::stream::BoxStream;
@@ -57,17 +62,7 @@ fn vector_search(c: &mut Criterion) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let start = Instant::now();
     for batch in 0..(N / 5_000) {
-        let pts = (0..5_000)
-            .map(|i| {
-                let n = batch * 5_000 + i;
-                VectorPoint {
-                    id: format!("c{n}"),
-                    vector: (0..DIMS).map(|_| rng.unit()).collect(),
-                    payload: serde_json::json!({"document": format!("d{}", n / 10), "kb": format!("kb{}", n % 4)}),
-                }
-            })
-            .collect();
-        store.upsert_sync("bench", pts).unwrap();
+        store.upsert_sync("bench", bench_points(&mut rng, batch)).unwrap();
     }
     eprintln!(
         "embedded store: {N} points of {DIMS} dimensions stored in {:.1} s",
@@ -265,9 +260,139 @@ fn indexing_throughput(_c: &mut Criterion) {
     );
 }
 
+/// The points of [`vector_search`], in the same order: the same seed gives the same data.
+fn bench_points(rng: &mut Rng, batch: usize) -> Vec<VectorPoint> {
+    (0..5_000)
+        .map(|i| {
+            let n = batch * 5_000 + i;
+            VectorPoint {
+                id: format!("c{n}"),
+                vector: (0..DIMS).map(|_| rng.unit()).collect(),
+                payload: serde_json::json!({"document": format!("d{}", n / 10), "kb": format!("kb{}", n % 4)}),
+            }
+        })
+        .collect()
+}
+
+fn pgvector_search(c: &mut Criterion) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let Some(admin_url) = std::env::var("BOT_TEST_PGVECTOR_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        eprintln!("pgvector search: BOT_TEST_PGVECTOR_URL not set; skipped");
+        return;
+    };
+    // BENCH_PGVECTOR_KEEP=1 keeps the loaded database for the next run (loading 100k
+    // points while keeping the HNSW index up to date takes minutes).
+    let keep = std::env::var("BENCH_PGVECTOR_KEEP").is_ok_and(|v| v == "1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = "bench_pgvector";
+    let mut admin = diesel::PgConnection::establish(&admin_url).expect("BOT_TEST_PGVECTOR_URL reachable");
+    let _ = admin.batch_execute(&format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = botstate::Db::connect(
+        &botstate::DatabaseTarget::Postgres(url),
+        &botstate::db::DbOptions {
+            pool_size: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let store = rt.block_on(PgVectorStore::open(db)).unwrap();
+    rt.block_on(store.ensure_collection("bench", DIMS)).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let loaded = rt.block_on(store.count("bench")).unwrap() as usize == N;
+    // Kept normalised for the exact scan that recall is measured against.
+    let mut all: Vec<f32> = Vec::with_capacity(N * DIMS);
+    let start = Instant::now();
+    for batch in 0..(N / 5_000) {
+        let pts = bench_points(&mut rng, batch);
+        for p in &pts {
+            let n = p.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            all.extend(p.vector.iter().map(|x| x / n));
+        }
+        if !loaded {
+            rt.block_on(store.upsert("bench", pts)).unwrap();
+        }
+    }
+    if loaded {
+        eprintln!(
+            "pgvector {}: {N} points reused from the last run",
+            store.extension_version()
+        );
+    } else {
+        eprintln!(
+            "pgvector {}: {N} points of {DIMS} dimensions stored (HNSW kept up to date) in {:.1} s",
+            store.extension_version(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let queries: Vec<Vec<f32>> = (0..64).map(|_| (0..DIMS).map(|_| rng.unit()).collect()).collect();
+    let truth: Vec<std::collections::HashSet<String>> = queries
+        .iter()
+        .map(|q| {
+            let mut exact: Vec<(f32, usize)> = all
+                .chunks_exact(DIMS)
+                .enumerate()
+                .map(|(i, v)| (botserver_vectordb::embedded::dot(v, q), i))
+                .collect();
+            exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+            exact[..20].iter().map(|(_, i)| format!("c{i}")).collect()
+        })
+        .collect();
+    let filter = serde_json::json!({"kb": "kb2"});
+    for ef in [40, 100, 400] {
+        store.set_ef_search(ef);
+        for (label, f) in [("no filter", None), ("filter kb=kb2", Some(filter.clone()))] {
+            let mut times = Vec::new();
+            for i in 0..300 {
+                let q = queries[i % queries.len()].clone();
+                let t = Instant::now();
+                let hits = rt.block_on(store.search("bench", q, 20, f.clone())).unwrap();
+                times.push(t.elapsed());
+                assert_eq!(hits.len(), 20);
+            }
+            eprintln!(
+                "pgvector search, 100k x 384, top 20, ef_search {ef}, {label}: {}",
+                percentiles(times)
+            );
+        }
+        // Recall@20 of the HNSW search against an exact scan (uniform random vectors:
+        // the hardest case for a graph index, far harder than real embeddings).
+        let mut found = 0;
+        for (q, truth) in queries.iter().zip(&truth) {
+            let hits = rt.block_on(store.search("bench", q.clone(), 20, None)).unwrap();
+            found += hits.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        eprintln!(
+            "pgvector search, 100k x 384, ef_search {ef}, recall@20 against an exact scan: {:.3}",
+            found as f64 / (20 * queries.len()) as f64
+        );
+    }
+    store.set_ef_search(botserver_vectordb::pgvector::DEFAULT_EF_SEARCH);
+    let mut i = 0;
+    c.bench_function("pgvector_search_100k_384", |b| {
+        b.iter(|| {
+            i += 1;
+            rt.block_on(store.search("bench", queries[i % queries.len()].clone(), 20, None))
+                .unwrap()
+        })
+    });
+    drop(store);
+    if !keep {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50).measurement_time(Duration::from_secs(5));
-    targets = vector_search, bm25_search, indexing_throughput
+    targets = vector_search, bm25_search, indexing_throughput, pgvector_search
 }
 criterion_main!(benches);

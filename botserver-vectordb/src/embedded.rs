@@ -91,7 +91,7 @@ fn io(what: &str, e: std::io::Error) -> AppError {
 }
 
 /// The file stem for a collection: the name itself when it is plain, else a hash of it.
-fn file_stem(name: &str) -> String {
+pub(crate) fn file_stem(name: &str) -> String {
     let plain = !name.is_empty()
         && name.len() <= 100
         && name

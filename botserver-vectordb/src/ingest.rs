@@ -101,6 +101,25 @@ pub struct FileMeta {
     pub mtime_ms: i64,
 }
 
+/// A document's content on its way to the index: its fingerprint and hash, and how to
+/// get its text (run on the blocking pool, only when the hash changed).
+pub(crate) struct Content {
+    /// Size in bytes (a file's; a web page's body).
+    pub size: i64,
+    /// Modification time (a file's; when a web page was fetched).
+    pub mtime_ms: i64,
+    /// What decides whether the document changed.
+    pub hash: String,
+    /// Its text, as sections.
+    pub extract: Box<dyn FnOnce() -> Result<Vec<crate::chunk::Section>, extract::ExtractError> + Send>,
+}
+
+/// Whether a document's path is a web page's URL (documents of `USE WEBSITE`, owned by
+/// the crawler: a folder pass neither reads nor removes them).
+pub fn is_web_document(path: &str) -> bool {
+    path.starts_with("http://") || path.starts_with("https://")
+}
+
 /// The `.gbkb` folder of a bot, when it has a package folder.
 pub fn kb_root(bot: &BotInfo) -> Option<PathBuf> {
     bot.folder.as_ref().map(|f| f.join(format!("{}.gbkb", bot.name)))
@@ -246,7 +265,21 @@ impl KbService {
         }
         let present: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         for r in rows {
-            if !present.contains(r.path.as_str()) {
+            if is_web_document(&r.path) {
+                // A web page has no file: only the crawler reads it again. Its stored
+                // chunks are embedded again when the model changed or embedding failed.
+                match r.status.as_str() {
+                    INDEXED if space_ok(r, &space) => unchanged += 1,
+                    FAILED => waiting += 1,
+                    PENDING if r.next_attempt_ms > now => waiting += 1,
+                    _ => work.push(Work::Reembed(FileMeta {
+                        path: r.path.clone(),
+                        full: PathBuf::new(),
+                        size: r.file_size,
+                        mtime_ms: r.file_mtime_ms,
+                    })),
+                }
+            } else if !present.contains(r.path.as_str()) {
                 work.push(Work::Remove(r.clone()));
             }
         }
@@ -380,7 +413,7 @@ impl KbService {
                 }
                 Work::Reembed(f) => {
                     let row = row.ok_or(AppError::NotFound)?;
-                    self.reembed(bot, kb, &f, row, &mut report).await?;
+                    self.reembed(bot, kb, &f.path, row, &mut report).await?;
                 }
                 Work::Read(f) => self.read_and_index(bot, kb, &f, row, &mut report).await?,
             }
@@ -401,7 +434,7 @@ impl KbService {
         Ok(report)
     }
 
-    fn new_row(bot: &BotInfo, kb: &str, f: &FileMeta, now: i64) -> DocumentRow {
+    pub(crate) fn new_row(bot: &BotInfo, kb: &str, f: &FileMeta, now: i64) -> DocumentRow {
         DocumentRow {
             id: document_id(bot.id, kb, &f.path),
             bot_id: bot.id.to_string(),
@@ -455,7 +488,6 @@ impl KbService {
     ) -> AppResult<()> {
         let now = self.now_ms();
         let mut row = row.unwrap_or_else(|| Self::new_row(bot, kb, f, now));
-        let sig = Self::chunk_opts(bot).signature();
         let full = f.full.clone();
         let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
             let meta = std::fs::metadata(&full).map_err(|e| format!("cannot read the file: {e}"))?;
@@ -476,9 +508,39 @@ impl KbService {
             }
         };
         let hash = crate::embedded::hex(&sha2::Sha256::digest(&bytes));
+        let name = f.path.clone();
+        let content = Content {
+            size: f.size,
+            mtime_ms: f.mtime_ms,
+            hash,
+            extract: Box::new(move || extract::extract(&name, &bytes)),
+        };
+        self.index_content(bot, kb, content, row, report).await
+    }
+
+    /// Indexes a document's content (a file's, or a web page's): when its hash and the
+    /// chunking are those already indexed, only the row's fingerprint is updated (and the
+    /// stored chunks embedded again if the embedding model changed); otherwise the text is
+    /// extracted, chunked, stored and embedded.
+    pub(crate) async fn index_content(
+        &self,
+        bot: &BotInfo,
+        kb: &str,
+        content: Content,
+        mut row: DocumentRow,
+        report: &mut IndexReport,
+    ) -> AppResult<()> {
+        let now = self.now_ms();
+        let sig = Self::chunk_opts(bot).signature();
+        let Content {
+            size,
+            mtime_ms,
+            hash,
+            extract,
+        } = content;
         let changed = row.content_hash != hash || row.chunker != sig;
-        row.file_size = f.size;
-        row.file_mtime_ms = f.mtime_ms;
+        row.file_size = size;
+        row.file_mtime_ms = mtime_ms;
         if !changed && row.status == INDEXED {
             // Touched, not changed: remember the new fingerprint only.
             row.updated_ms = now;
@@ -486,7 +548,8 @@ impl KbService {
             let reembed = !space_ok(&row, &space);
             self.save(row.clone()).await?;
             if reembed {
-                return self.reembed(bot, kb, f, row, report).await;
+                let path = row.path.clone();
+                return self.reembed(bot, kb, &path, row, report).await;
             }
             report.unchanged += 1;
             return Ok(());
@@ -495,19 +558,18 @@ impl KbService {
             row.attempts = 0;
             row.last_error = None;
         }
-        let name = f.path.clone();
         let opts = Self::chunk_opts(bot);
-        let extracted = tokio::task::spawn_blocking(move || {
-            extract::extract(&name, &bytes).map(|sections| chunk::chunk(&sections, &opts))
-        })
-        .await
-        .map_err(AppError::internal)?;
+        let extracted =
+            tokio::task::spawn_blocking(move || extract().map(|sections| chunk::chunk(&sections, &opts)))
+                .await
+                .map_err(AppError::internal)?;
+        let path = row.path.clone();
         let chunks = match extracted {
             Ok(c) => c,
             Err(e) => {
                 // The document is what it is now: unreadable. Its old passages go.
                 self.drop_vectors(bot, &row).await;
-                let (b, k, p) = (bot.id.to_string(), kb.to_string(), f.path.clone());
+                let (b, k, p) = (bot.id.to_string(), kb.to_string(), path.clone());
                 self.deps
                     .db
                     .write(move |c| repo::replace_chunks(c, &b, &k, &p, &[]))
@@ -521,10 +583,10 @@ impl KbService {
         let rows: Vec<ChunkRow> = chunks
             .iter()
             .map(|c| ChunkRow {
-                id: chunk_id(bot.id, kb, &f.path, &hash, c.ordinal),
+                id: chunk_id(bot.id, kb, &path, &hash, c.ordinal),
                 bot_id: bot.id.to_string(),
                 kb: kb.to_string(),
-                path: f.path.clone(),
+                path: path.clone(),
                 ordinal: c.ordinal as i64,
                 location: c.location.clone(),
                 text: c.text.clone(),
@@ -546,7 +608,7 @@ impl KbService {
                 .await?;
         }
         report.chunks += rows.len();
-        self.lexical_now(bot.id, kb, &f.path, &row, &rows);
+        self.lexical_now(bot.id, kb, &path, &row, &rows);
         self.embed_document(bot, kb, row, rows, report).await?;
         report.indexed += 1;
         Ok(())
@@ -579,11 +641,11 @@ impl KbService {
         &self,
         bot: &BotInfo,
         kb: &str,
-        f: &FileMeta,
+        path: &str,
         row: DocumentRow,
         report: &mut IndexReport,
     ) -> AppResult<()> {
-        let (b, k, p) = (bot.id.to_string(), kb.to_string(), f.path.clone());
+        let (b, k, p) = (bot.id.to_string(), kb.to_string(), path.to_string());
         let rows = self.deps.db.run(move |c| repo::chunks_of(c, &b, &k, &p)).await?;
         self.embed_document(bot, kb, row, rows, report).await?;
         report.reembedded += 1;
@@ -682,7 +744,7 @@ impl KbService {
         self.save(row).await
     }
 
-    async fn remove_document(&self, bot: &BotInfo, row: &DocumentRow) -> AppResult<()> {
+    pub(crate) async fn remove_document(&self, bot: &BotInfo, row: &DocumentRow) -> AppResult<()> {
         self.drop_vectors(bot, row).await;
         let (b, k, p) = (row.bot_id.clone(), row.kb.clone(), row.path.clone());
         self.deps

@@ -386,4 +386,13 @@ impl KnowledgeBase for KbService {
         let bot = self.deps.bots.get(query.bot).ok_or(AppError::NotFound)?;
         self.search_bot(&bot, &query).await
     }
+
+    /// `USE WEBSITE`: a bounded crawl into `web-<host>` ([`crate::website`]).
+    async fn index_website(&self, bot: BotId, url: String) -> AppResult<String> {
+        let bot = self.deps.bots.get(bot).ok_or(AppError::NotFound)?;
+        let report = self
+            .crawl_website(&bot, &url, &crate::website::CrawlOpts::default())
+            .await?;
+        Ok(report.kb)
+    }
 }

@@ -4,10 +4,12 @@
 //! `LlmProvider::embed`, stored in a [`VectorStore`]), and searched by both, fused
 //! ([`hybrid`]). It owns the vector stores: the embedded one ([`embedded`], the default),
 //! pgvector in the server's PostgreSQL database ([`pgvector`], chosen when the database is
-//! PostgreSQL and the extension can be created), one of which is `state.vectors` (see
+//! PostgreSQL and the extension can be created), Qdrant (`qdrant`, feature `qdrant`, on by
+//! default; chosen when `QDRANT_URL` is set), one of which is `state.vectors` (see
 //! [`StoreChoice`]); the knowledge-base service ([`kb`], `state.kb`, what the chat and the
 //! BASIC `USE KB`/`THINK KB` call), the indexing job table and the background indexer
-//! ([`ingest`], [`repo`]), the REST routes ([`api`]) and `botserver kb …` ([`cli`]).
+//! ([`ingest`], [`repo`]), `USE WEBSITE`'s bounded crawl ([`website`]), the REST routes
+//! ([`api`]) and `botserver kb …` ([`cli`]).
 //!
 //! It never reads another domain's tables or calls a model directly: bots come from
 //! `state.bots`, embeddings from `state.llm`. Without an embedding model a knowledge base
@@ -23,8 +25,11 @@ pub mod ingest;
 pub mod kb;
 pub mod lexical;
 pub mod pgvector;
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 pub mod repo;
 pub mod testing;
+pub mod website;
 
 use botstate::services::VectorStore;
 use std::sync::Arc;
@@ -32,6 +37,8 @@ use std::sync::Arc;
 pub use embedded::EmbeddedVectorStore;
 pub use kb::{IndexOpts, KbDeps, KbService};
 pub use pgvector::PgVectorStore;
+#[cfg(feature = "qdrant")]
+pub use qdrant::QdrantVectorStore;
 
 /// This crate's tables: documents (indexing jobs) and chunks.
 pub const MIGRATIONS: botstate::MigrationSet = botstate::MigrationSet {
@@ -158,11 +165,46 @@ async fn open_store(
     Ok((Arc::new(store), ""))
 }
 
+#[cfg(feature = "qdrant")]
+async fn open_qdrant(
+    state: &botstate::AppState,
+    choice: &StoreChoice,
+) -> Result<(Arc<dyn VectorStore>, &'static str), String> {
+    let url = choice
+        .qdrant_url
+        .as_deref()
+        .ok_or("BOTSERVER_VECTOR_STORE=qdrant needs QDRANT_URL")?;
+    let key = choice
+        .qdrant_api_key
+        .clone()
+        .or_else(|| state.config.secrets.values.get("qdrant-api-key").cloned());
+    let store = QdrantVectorStore::new(url, key, std::time::Duration::from_secs(10))
+        .map_err(|e| format!("the Qdrant store cannot open: {e}"))?;
+    // A server that is down now may be up later: start anyway (searches fall back to
+    // BM25 and indexing retries), but say so.
+    match tokio::time::timeout(std::time::Duration::from_secs(5), store.health()).await {
+        Ok(Ok(version)) => tracing::info!(store = "qdrant", url, version, "vector store"),
+        Ok(Err(e)) => {
+            tracing::warn!(store = "qdrant", url, error = %e, "vector store: Qdrant does not answer yet")
+        }
+        Err(_) => tracing::warn!(
+            store = "qdrant",
+            url,
+            "vector store: Qdrant does not answer yet (timed out)"
+        ),
+    }
+    Ok((Arc::new(store), "qdrant"))
+}
+
+#[cfg(not(feature = "qdrant"))]
 async fn open_qdrant(
     _state: &botstate::AppState,
     _choice: &StoreChoice,
 ) -> Result<(Arc<dyn VectorStore>, &'static str), String> {
-    Err("Qdrant is not supported yet".into())
+    Err(
+        "QDRANT_URL is set, but this build has no Qdrant store (the botserver-vectordb feature `qdrant`)"
+            .into(),
+    )
 }
 
 /// The knowledge-base routes. Panics if `install` did not run (a wiring bug, found at

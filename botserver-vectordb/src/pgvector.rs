@@ -27,7 +27,8 @@
 //! Vectors travel as bound text parameters (`'[0.1,0.2,…]'`) cast with `::vector`;
 //! points are written in batches with `unnest` over four bound arrays, one statement per
 //! 500 points, all batches of an upsert in one transaction. A search runs in a
-//! transaction that sets `hnsw.ef_search` to at least the number of hits asked for and,
+//! transaction that sets `hnsw.ef_search` to [`DEFAULT_EF_SEARCH`] (100), or more when
+//! more hits are asked for, and,
 //! with pgvector 0.8 or later, `hnsw.iterative_scan = strict_order`, so a filtered
 //! search goes on scanning the index until it has `top_k` hits in exact order.
 
@@ -51,6 +52,8 @@ const LOCK_KEY: i64 = 0x6b62_7665_6374; // "kbvect"
 pub const MAX_DIMENSIONS: usize = 16_000;
 /// Most dimensions pgvector's HNSW index takes for `vector`.
 pub const MAX_INDEXED_DIMENSIONS: usize = 2_000;
+/// `hnsw.ef_search` unless set otherwise (pgvector's default is 40).
+pub const DEFAULT_EF_SEARCH: usize = 100;
 /// Points per insert statement.
 const BATCH: usize = 500;
 
@@ -66,6 +69,8 @@ struct Inner {
     known: Mutex<HashMap<String, Coll>>,
     /// pgvector 0.8 or later: filtered HNSW scans can go on until they have enough hits.
     iterative_scan: bool,
+    /// `hnsw.ef_search` for searches (at least the number of hits asked for).
+    ef_search: std::sync::atomic::AtomicUsize,
     version: String,
 }
 
@@ -204,9 +209,19 @@ impl PgVectorStore {
                 db,
                 known: Mutex::new(HashMap::new()),
                 iterative_scan,
+                ef_search: std::sync::atomic::AtomicUsize::new(DEFAULT_EF_SEARCH),
                 version,
             }),
         })
+    }
+
+    /// Sets `hnsw.ef_search` (the candidates an HNSW search keeps: more is slower and
+    /// finds more of the true nearest points), [`DEFAULT_EF_SEARCH`] otherwise. For
+    /// benchmarks and tests.
+    pub fn set_ef_search(&self, n: usize) {
+        self.inner
+            .ef_search
+            .store(n.clamp(1, 1000), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The extension's version (`0.8.1`).
@@ -460,7 +475,9 @@ impl VectorStore for PgVectorStore {
         let query = vector_literal(&vector);
         let iterative = self.inner.iterative_scan;
         let table = coll.table;
-        let ef_search = top_k.clamp(40, 1000);
+        let ef_search = top_k
+            .max(self.inner.ef_search.load(std::sync::atomic::Ordering::Relaxed))
+            .min(1000);
         let rows: Vec<HitRow> = self
             .inner
             .db

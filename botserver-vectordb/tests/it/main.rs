@@ -6,6 +6,9 @@ mod api;
 mod cli;
 mod ingest;
 mod pgvector;
+#[cfg(feature = "qdrant")]
+mod qdrant;
 mod recall;
 mod store;
 mod support;
+mod website;
