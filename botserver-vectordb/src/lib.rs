@@ -4,7 +4,7 @@
 //! `LlmProvider::embed`, stored in a [`VectorStore`]), and searched by both, fused
 //! ([`hybrid`]). It owns the vector stores: the embedded one ([`embedded`], the default),
 //! pgvector in the server's PostgreSQL database ([`pgvector`], chosen when the database is
-//! PostgreSQL and the extension can be created), Qdrant (`qdrant`, feature `qdrant`, on by
+//! PostgreSQL and the extension can be created), Qdrant (`qdrant`, feature `qdrant`, off by
 //! default; chosen when `QDRANT_URL` is set), one of which is `state.vectors` (see
 //! [`StoreChoice`]); the knowledge-base service ([`kb`], `state.kb`, what the chat and the
 //! BASIC `USE KB`/`THINK KB` call), the indexing job table and the background indexer
