@@ -18,6 +18,7 @@ pub mod api;
 pub mod double;
 pub mod guard;
 pub mod llamacpp;
+pub mod local_embed;
 pub mod metrics;
 pub mod openai;
 pub mod provider;

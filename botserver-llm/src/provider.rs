@@ -557,6 +557,12 @@ impl LlmProvider for Llm {
             )));
         }
         let bot = self.bot(bot_id);
+        // A local model folder (the bot's `embedding-model`, else the server's) runs in process.
+        let named = bot.as_deref().and_then(|b| b.get("embedding-model"));
+        let named = named.or(Some(self.defaults.embedding_model.as_str()).filter(|m| !m.trim().is_empty()));
+        if let Some(dir) = named.and_then(crate::local_embed::model_dir) {
+            return embed_in_process(self, bot_id, bot.as_deref(), dir, inputs).await;
+        }
         let chat = target::resolve(&self.defaults, self.server_key.as_deref(), bot.as_deref());
         let t = target::resolve_embed(
             &self.defaults,
@@ -621,6 +627,85 @@ impl LlmProvider for Llm {
             },
         );
         Ok(out)
+    }
+}
+
+/// Embeds with the local model folder `dir` (feature `candle`) on the blocking pool, since
+/// inference holds a CPU for a while, and records the call like the HTTP path does (kind
+/// `embed`, provider `local`, the tokens read as prompt tokens, no cost).
+async fn embed_in_process(
+    llm: &Llm,
+    bot_id: Option<BotId>,
+    bot: Option<&BotInfo>,
+    dir: std::path::PathBuf,
+    inputs: Vec<String>,
+) -> AppResult<Vec<Vec<f32>>> {
+    #[cfg(not(feature = "candle"))]
+    {
+        let _ = (llm, bot_id, bot, dir, inputs);
+        Err(AppError::BadRequest(
+            "this build has no in-process embeddings: build with --features candle".into(),
+        ))
+    }
+    #[cfg(feature = "candle")]
+    {
+        use crate::local_embed::LocalEmbedder;
+        let started = (Instant::now(), now_ms());
+        let model = dir.display().to_string();
+        let done = tokio::task::spawn_blocking(move || LocalEmbedder::shared(&dir)?.embed_counted(&inputs))
+            .await
+            .map_err(|e| format!("the local embedding model stopped: {e}"))
+            .and_then(|r| r);
+        let call = Call {
+            target: Target {
+                wire: Wire::OpenAi,
+                provider: "local".into(),
+                base: String::new(),
+                key: None,
+                model: model.clone(),
+                temperature: None,
+                max_tokens: None,
+                caps: target::caps_for(Wire::OpenAi, &model, None),
+                model_file: None,
+            },
+            // No bot here: its `llm-price-*` settings price its remote model, and a local
+            // model costs nothing.
+            bot: None,
+            limits: Limits {
+                bot: bot_id.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                org: bot
+                    .and_then(|b| b.get("organization"))
+                    .unwrap_or("default")
+                    .to_string(),
+                ..Default::default()
+            },
+            cache_ttl: None,
+        };
+        let tokens = done.as_ref().map(|d| d.tokens).unwrap_or(0);
+        llm.record(
+            &call,
+            None,
+            Record {
+                at_ms: started.1,
+                model,
+                kind: "embed",
+                usage: Usage {
+                    prompt_tokens: u32::try_from(tokens).unwrap_or(u32::MAX),
+                    completion_tokens: 0,
+                },
+                latency: started.0.elapsed(),
+                ttft: None,
+                cached: false,
+                outcome: if done.is_ok() { "ok" } else { "error" },
+            },
+        );
+        match done {
+            Ok(d) => Ok(d.vectors),
+            Err(e) => {
+                tracing::warn!(error = %e, "llm: in-process embeddings failed");
+                Err(AppError::Unavailable(e))
+            }
+        }
     }
 }
 
