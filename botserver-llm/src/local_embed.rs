@@ -24,6 +24,22 @@ pub fn model_dir(setting: &str) -> Option<PathBuf> {
     (!setting.trim().is_empty() && dir.join("config.json").is_file()).then(|| dir.to_path_buf())
 }
 
+/// Whether a bot may use the model folder `dir`: it is the server's own model, or it lies
+/// inside the server's `models_dir` (both compared after resolving links and `..`).
+pub fn within(dir: &Path, server_model: Option<&str>, models_dir: &str) -> bool {
+    let Ok(dir) = dir.canonicalize() else { return false };
+    if server_model
+        .and_then(|m| Path::new(m.trim()).canonicalize().ok())
+        .is_some_and(|m| m == dir)
+    {
+        return true;
+    }
+    !models_dir.trim().is_empty()
+        && Path::new(models_dir.trim())
+            .canonicalize()
+            .is_ok_and(|root| dir.starts_with(root))
+}
+
 #[cfg(feature = "candle")]
 pub use encoder::{Embedded, LocalEmbedder, MAX_BATCH};
 

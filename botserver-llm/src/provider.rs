@@ -559,8 +559,16 @@ impl LlmProvider for Llm {
         let bot = self.bot(bot_id);
         // A local model folder (the bot's `embedding-model`, else the server's) runs in process.
         let named = bot.as_deref().and_then(|b| b.get("embedding-model"));
-        let named = named.or(Some(self.defaults.embedding_model.as_str()).filter(|m| !m.trim().is_empty()));
-        if let Some(dir) = named.and_then(crate::local_embed::model_dir) {
+        let server = Some(self.defaults.embedding_model.as_str()).filter(|m| !m.trim().is_empty());
+        if let Some(dir) = named.or(server).and_then(crate::local_embed::model_dir) {
+            // A bot's package may name only the server's own model or one under `models_dir`.
+            let allowed =
+                named.is_none() || crate::local_embed::within(&dir, server, &self.defaults.models_dir);
+            if !allowed {
+                return Err(AppError::BadRequest(
+                    "this bot's embedding-model is a folder outside the server's models_dir".into(),
+                ));
+            }
             return embed_in_process(self, bot_id, bot.as_deref(), dir, inputs).await;
         }
         let chat = target::resolve(&self.defaults, self.server_key.as_deref(), bot.as_deref());

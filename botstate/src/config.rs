@@ -71,6 +71,10 @@ pub struct LlmConfig {
     /// The `llama-server` program started for `llm-provider=llamacpp` bots with a model
     /// file.
     pub llama_server: String,
+    /// The folder under which a bot's `embedding-model` may name a local model folder
+    /// (in-process embeddings); empty: bots may use only the server's `embedding_model`.
+    /// Bot packages come from their authors: they must not reach other server files.
+    pub models_dir: String,
 }
 
 impl Default for LlmConfig {
@@ -93,6 +97,7 @@ impl Default for LlmConfig {
             monthly_tokens_per_org: 0,
             cache_ttl_secs: 3600,
             llama_server: "llama-server".into(),
+            models_dir: String::new(),
         }
     }
 }

@@ -18,11 +18,44 @@ fn bare_model_folder() -> tempfile::TempDir {
 #[tokio::test]
 async fn without_the_feature_a_model_folder_is_refused_clearly() {
     let dir = bare_model_folder();
-    let f = provider("", &[("embedding-model", &dir.path().to_string_lossy())], |_| {});
+    let root = dir.path().to_string_lossy().to_string();
+    let f = provider("", &[("embedding-model", &root)], |c| c.models_dir = root.clone());
     match f.llm.embed(Some(f.bot), vec!["hello".into()]).await {
         Err(AppError::BadRequest(m)) => assert!(m.contains("--features candle"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_bot_cannot_point_its_embedding_model_outside_the_models_dir() {
+    let models = tempfile::tempdir().unwrap();
+    let elsewhere = bare_model_folder();
+    let path = elsewhere.path().to_string_lossy().to_string();
+    let f = provider("", &[("embedding-model", &path)], |c| {
+        c.models_dir = models.path().to_string_lossy().to_string()
+    });
+    match f.llm.embed(Some(f.bot), vec!["hello".into()]).await {
+        Err(AppError::BadRequest(m)) => assert!(m.contains("outside the server's models_dir"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Nor with no models_dir at all (and `..` does not escape it).
+    let g = provider("", &[("embedding-model", &path)], |_| {});
+    assert!(matches!(
+        g.llm.embed(Some(g.bot), vec!["x".into()]).await,
+        Err(AppError::BadRequest(_))
+    ));
+    let sneaky = format!(
+        "{}/../{}",
+        models.path().display(),
+        elsewhere.path().file_name().unwrap().to_string_lossy()
+    );
+    let h = provider("", &[("embedding-model", &sneaky)], |c| {
+        c.models_dir = models.path().to_string_lossy().to_string()
+    });
+    assert!(matches!(
+        h.llm.embed(Some(h.bot), vec!["x".into()]).await,
+        Err(AppError::BadRequest(_))
+    ));
 }
 
 #[cfg(feature = "candle")]
@@ -151,8 +184,15 @@ mod with_candle {
         let dir = dir.to_string_lossy().to_string();
         let inputs = texts(&["How do I reset my password?", "Opening hours"]);
         let expected = m.embed(&inputs).unwrap();
-        // No chat model at all: the bot's folder is enough.
-        let f = provider("", &[("embedding-model", &dir)], |_| {});
+        // No chat model at all: the bot's folder (inside the server's models_dir) is enough.
+        let parent = std::path::Path::new(&dir)
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let f = provider("", &[("embedding-model", &dir)], |c| {
+            c.models_dir = parent.clone()
+        });
         let v = f.llm.embed(Some(f.bot), inputs.clone()).await.unwrap();
         assert!(max_diff(&v, &expected) < 1e-6);
         let rows = usage_rows(&f.db, 1).await;
@@ -173,7 +213,8 @@ mod with_candle {
     #[tokio::test]
     async fn a_broken_model_folder_is_a_clear_error() {
         let dir = bare_model_folder();
-        let f = provider("", &[("embedding-model", &dir.path().to_string_lossy())], |_| {});
+        let root = dir.path().to_string_lossy().to_string();
+        let f = provider("", &[("embedding-model", &root)], |c| c.models_dir = root.clone());
         match f.llm.embed(Some(f.bot), vec!["hello".into()]).await {
             Err(AppError::Unavailable(m)) => assert!(m.contains("no tokenizer.json"), "{m}"),
             other => panic!("{other:?}"),
