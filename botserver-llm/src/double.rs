@@ -98,7 +98,8 @@ impl ScriptedModelServer {
 
     /// Makes every embeddings request wait this long (a slow model, for crash tests).
     pub fn set_embed_delay(&self, d: Duration) {
-        self.embed_delay_ms.store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.embed_delay_ms
+            .store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The recorded request bodies.
@@ -243,6 +244,7 @@ async fn embeddings(State(s): State<Shared>, body: axum::body::Bytes) -> Respons
             json!({"index": i, "embedding": v})
         })
         .collect();
-    s.embedded.fetch_add(inputs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    s.embedded
+        .fetch_add(inputs.len() as u64, std::sync::atomic::Ordering::Relaxed);
     json_response(json!({"data": data, "usage": {"prompt_tokens": inputs.len()}}))
 }
