@@ -163,6 +163,12 @@ impl KbService {
         }
     }
 
+    /// Which vector store the service uses: empty for the embedded store, `pgvector` or
+    /// `qdrant`.
+    pub fn store_tag(&self) -> &'static str {
+        self.deps.store_tag
+    }
+
     /// The vector space of `bot`'s documents in this service's store: the embedding model
     /// ([`vector_space`]), prefixed by the store's tag unless it is the embedded store.
     /// Moving to another store therefore changes every document's space, and the indexer

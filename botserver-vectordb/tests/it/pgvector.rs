@@ -5,10 +5,12 @@
 //! `CI=true`.
 
 use crate::support::{Env, PgVectorDb, code_word, write_corpus};
-use botserver_vectordb::PgVectorStore;
+use botserver_core::testing::TestApp;
 use botserver_vectordb::kb::collection_name;
 use botserver_vectordb::testing::{TestDoubleEmbedder, vector_store_suite};
+use botserver_vectordb::{KbModule, PgVectorStore, StoreChoice};
 use botstate::services::{KbQuery, KnowledgeBase, VectorPoint, VectorStore};
+use botstate::testing::TestDb;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -120,4 +122,53 @@ async fn moving_from_the_embedded_store_to_pgvector_embeds_again_from_stored_chu
     assert_eq!(llm2.texts(), first.chunks, "each chunk embedded once more");
     let again = svc.index_bot(&env.bot, None).await.unwrap();
     assert_eq!((again.reembedded, again.embedded), (0, 0), "{again:?}");
+}
+
+fn store_of(app: &TestApp) -> &'static str {
+    app.state
+        .extensions
+        .get::<KbModule>()
+        .expect("the module installed")
+        .service
+        .store_tag()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_module_picks_pgvector_where_the_extension_exists_and_the_embedded_store_elsewhere() {
+    let sqlite = TestApp::new(&[&botserver_vectordb::MODULE]).await;
+    assert_eq!(store_of(&sqlite), "", "SQLite: the embedded store");
+    // PostgreSQL without pgvector (the plain test server): the embedded store.
+    if let Some(plain) = TestDb::postgres() {
+        let app = TestApp::build(plain, &[&botserver_vectordb::MODULE], |_| {}).await;
+        assert_eq!(store_of(&app), "", "no extension: the embedded store");
+    }
+    let Some(pg) = PgVectorDb::create() else {
+        return;
+    };
+    let url = pg.url.clone();
+    let app = TestApp::build(TestDb::sqlite(), &[&botserver_vectordb::MODULE], |c| {
+        c.database.url = url;
+    })
+    .await;
+    assert_eq!(store_of(&app), "pgvector");
+}
+
+#[test]
+fn the_store_choice_comes_from_the_environment() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    };
+    assert_eq!(StoreChoice::from_env(&env(&[])), StoreChoice::default());
+    assert_eq!(
+        StoreChoice::from_env(&env(&[
+            ("BOTSERVER_VECTOR_STORE", " PGVector "),
+            ("QDRANT_URL", "http://q:6334"),
+            ("QDRANT_API_KEY", ""),
+        ])),
+        StoreChoice {
+            forced: Some("pgvector".into()),
+            qdrant_url: Some("http://q:6334".into()),
+            qdrant_api_key: None,
+        }
+    );
 }
