@@ -369,7 +369,7 @@ fn keyword(name: &str, a: Array) -> R {
         "ADD MEMBER" => not_available(name, "the groups service"),
         "POST TO" => not_available(name, "a social network connector"),
         "USE WEBSITE" => use_website(text(&a, 0)),
-        "KB STATISTICS" | "KB DOCUMENTS COUNT" => not_available(name, "the knowledge-base statistics"),
+        "KB STATISTICS" | "KB DOCUMENTS COUNT" => not_available(name, "the knowledge-base service"),
         "WEATHER" => not_available(name, "a weather provider"),
         "SOAP" => not_available(name, "a SOAP client"),
         "WAIT FOR EVENT" => not_available(name, "the events service"),
