@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod net;
 pub mod protocol;
 
 pub use error::{AppError, AppResult, ErrorBody};

@@ -232,15 +232,6 @@ fn replay(r: &mut impl Read, start: u64, dims: usize, mut apply: impl FnMut(Op))
     (offset, count)
 }
 
-fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        for x in v {
-            *x /= n;
-        }
-    }
-}
-
 /// Dot product, eight lanes at a time.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -737,14 +728,7 @@ impl EmbeddedVectorStore {
 
     /// [`VectorStore::ensure_collection`], synchronously.
     pub fn ensure_collection_sync(&self, name: &str, dims: usize) -> AppResult<()> {
-        if dims == 0 || dims > MAX_DIMENSIONS {
-            return Err(AppError::bad_request(format!(
-                "a collection has 1 to {MAX_DIMENSIONS} dimensions"
-            )));
-        }
-        if name.is_empty() || name.len() > 1024 {
-            return Err(AppError::bad_request("a collection name has 1 to 1024 bytes"));
-        }
+        crate::checks::check_collection(name, dims, MAX_DIMENSIONS)?;
         let mut map = self.inner.collections.write().expect("vector collections");
         if let Some(c) = map.get(name) {
             let have = c.read().expect("vector collection").dims;
@@ -798,24 +782,8 @@ impl EmbeddedVectorStore {
         let mut records = Vec::new();
         let mut ops = Vec::with_capacity(points.len());
         for mut p in points {
-            if p.vector.len() != c.dims {
-                return Err(AppError::bad_request(format!(
-                    "point {} has {} dimensions; collection {collection} has {}",
-                    p.id,
-                    p.vector.len(),
-                    c.dims
-                )));
-            }
-            if p.vector.iter().any(|x| !x.is_finite()) {
-                return Err(AppError::bad_request(format!(
-                    "point {} has a non-finite value",
-                    p.id
-                )));
-            }
-            if p.id.is_empty() || p.id.len() > u16::MAX as usize {
-                return Err(AppError::bad_request("a point id has 1 to 65535 bytes"));
-            }
-            normalize(&mut p.vector);
+            crate::checks::check_point(collection, &p, c.dims)?;
+            crate::checks::normalize(&mut p.vector);
             let payload = serde_json::to_vec(&p.payload).map_err(AppError::internal)?;
             push_record(&mut records, &upsert_body(&p.id, &p.vector, &payload));
             ops.push(Op::Upsert {
@@ -857,7 +825,7 @@ impl EmbeddedVectorStore {
                 c.dims
             )));
         }
-        normalize(&mut vector);
+        crate::checks::normalize(&mut vector);
         let scan = *self.inner.scan.lock().expect("scan options");
         Ok(c.search(&vector, top_k, filter, scan))
     }

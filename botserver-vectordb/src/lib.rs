@@ -16,6 +16,7 @@
 //! works on BM25 alone.
 
 pub mod api;
+pub mod checks;
 pub mod chunk;
 pub mod cli;
 pub mod embedded;

@@ -139,13 +139,6 @@ fn vector_literal(v: &[f32]) -> String {
     s
 }
 
-fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
 /// A filter split into its scalar fields (checked with `@>`) and the others (checked by
 /// equality of the field).
 fn split_filter(filter: Option<&Value>) -> AppResult<(String, String)> {
@@ -290,26 +283,15 @@ fn catalog_row(pg: &mut PgConnection, name: &str) -> Result<Option<CatalogRow>, 
     .optional()?)
 }
 
-fn dims_conflict(name: &str, have: usize, want: usize) -> AppError {
-    AppError::Conflict(format!("collection {name} has {have} dimensions, not {want}"))
-}
-
 #[async_trait]
 impl VectorStore for PgVectorStore {
     async fn ensure_collection(&self, collection: &str, dimensions: usize) -> AppResult<()> {
-        if dimensions == 0 || dimensions > MAX_DIMENSIONS {
-            return Err(AppError::bad_request(format!(
-                "a collection has 1 to {MAX_DIMENSIONS} dimensions"
-            )));
-        }
-        if collection.is_empty() || collection.len() > 1024 {
-            return Err(AppError::bad_request("a collection name has 1 to 1024 bytes"));
-        }
+        crate::checks::check_collection(collection, dimensions, MAX_DIMENSIONS)?;
         if let Some(c) = self.lookup(collection).await? {
             return if c.dims == dimensions {
                 Ok(())
             } else {
-                Err(dims_conflict(collection, c.dims, dimensions))
+                Err(crate::checks::dims_conflict(collection, c.dims, dimensions))
             };
         }
         let name = collection.to_string();
@@ -324,7 +306,7 @@ impl VectorStore for PgVectorStore {
                     if let Some(row) = catalog_row(pg, &name)? {
                         let dims = row.dimensions.max(0) as usize;
                         if dims != dimensions {
-                            return Err(DbErr::App(dims_conflict(&name, dims, dimensions)));
+                            return Err(DbErr::App(crate::checks::dims_conflict(&name, dims, dimensions)));
                         }
                         return Ok(Coll {
                             table: row.table_name,
@@ -385,24 +367,8 @@ impl VectorStore for PgVectorStore {
         let mut order: Vec<String> = Vec::with_capacity(points.len());
         let mut by_id: HashMap<String, (Option<String>, String, String)> = HashMap::new();
         for mut p in points {
-            if p.vector.len() != coll.dims {
-                return Err(AppError::bad_request(format!(
-                    "point {} has {} dimensions; collection {collection} has {}",
-                    p.id,
-                    p.vector.len(),
-                    coll.dims
-                )));
-            }
-            if p.vector.iter().any(|x| !x.is_finite()) {
-                return Err(AppError::bad_request(format!(
-                    "point {} has a non-finite value",
-                    p.id
-                )));
-            }
-            if p.id.is_empty() || p.id.len() > u16::MAX as usize {
-                return Err(AppError::bad_request("a point id has 1 to 65535 bytes"));
-            }
-            normalize(&mut p.vector);
+            crate::checks::check_point(collection, &p, coll.dims)?;
+            crate::checks::normalize(&mut p.vector);
             let doc = p
                 .payload
                 .get("document")
@@ -471,7 +437,7 @@ impl VectorStore for PgVectorStore {
         if top_k == 0 {
             return Ok(Vec::new());
         }
-        normalize(&mut vector);
+        crate::checks::normalize(&mut vector);
         let query = vector_literal(&vector);
         let iterative = self.inner.iterative_scan;
         let table = coll.table;

@@ -220,26 +220,15 @@ impl QdrantVectorStore {
     }
 }
 
-fn dims_conflict(name: &str, have: usize, want: usize) -> AppError {
-    AppError::Conflict(format!("collection {name} has {have} dimensions, not {want}"))
-}
-
 #[async_trait]
 impl VectorStore for QdrantVectorStore {
     async fn ensure_collection(&self, collection: &str, dimensions: usize) -> AppResult<()> {
-        if dimensions == 0 || dimensions > MAX_DIMENSIONS {
-            return Err(AppError::bad_request(format!(
-                "a collection has 1 to {MAX_DIMENSIONS} dimensions"
-            )));
-        }
-        if collection.is_empty() || collection.len() > 1024 {
-            return Err(AppError::bad_request("a collection name has 1 to 1024 bytes"));
-        }
+        crate::checks::check_collection(collection, dimensions, MAX_DIMENSIONS)?;
         if let Some(have) = self.dims(collection).await? {
             return if have == dimensions {
                 Ok(())
             } else {
-                Err(dims_conflict(collection, have, dimensions))
+                Err(crate::checks::dims_conflict(collection, have, dimensions))
             };
         }
         let name = qdrant_name(collection);
@@ -251,7 +240,7 @@ impl VectorStore for QdrantVectorStore {
             // already exists"): its dimensions decide.
             return match self.dims(collection).await? {
                 Some(have) if have == dimensions => Ok(()),
-                Some(have) => Err(dims_conflict(collection, have, dimensions)),
+                Some(have) => Err(crate::checks::dims_conflict(collection, have, dimensions)),
                 None => Err(unavailable(url, "create collection", e)),
             };
         }
@@ -279,22 +268,7 @@ impl VectorStore for QdrantVectorStore {
         let mut order: Vec<String> = Vec::with_capacity(points.len());
         let mut by_id: HashMap<String, PointStruct> = HashMap::new();
         for p in points {
-            if p.vector.len() != dims {
-                return Err(AppError::bad_request(format!(
-                    "point {} has {} dimensions; collection {collection} has {dims}",
-                    p.id,
-                    p.vector.len()
-                )));
-            }
-            if p.vector.iter().any(|x| !x.is_finite()) {
-                return Err(AppError::bad_request(format!(
-                    "point {} has a non-finite value",
-                    p.id
-                )));
-            }
-            if p.id.is_empty() || p.id.len() > u16::MAX as usize {
-                return Err(AppError::bad_request("a point id has 1 to 65535 bytes"));
-            }
+            crate::checks::check_point(collection, &p, dims)?;
             let Value::Object(mut fields) = p.payload else {
                 return Err(AppError::bad_request(format!(
                     "point {}: the Qdrant store keeps JSON object payloads only",

@@ -38,7 +38,7 @@ use botstate::BotInfo;
 use serde::Serialize;
 use sha2::Digest;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use url::{Host, Url};
 
@@ -92,58 +92,7 @@ pub struct CrawlReport {
     pub index: IndexReport,
 }
 
-/// Whether `ip` is not a public unicast address: loopback, private (10/8, 172.16/12,
-/// 192.168/16), link-local (169.254/16, fe80::/10), unique-local (fc00::/7), site-local
-/// (fec0::/10), unspecified, "this network" (0/8), CGNAT (100.64/10), IETF protocol
-/// assignments (192.0.0/24), benchmarking (198.18/15), reserved (240/4), broadcast,
-/// multicast, and IPv6 addresses embedding one of those IPv4 addresses (IPv4-mapped,
-/// IPv4-compatible, NAT64 `64:ff9b::/96` and its local-use `64:ff9b:1::/48`, 6to4
-/// `2002::/16`). The same list as the scripts' HTTP guard.
-pub fn is_forbidden_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => forbidden_v6(v6),
-    }
-}
-
-fn forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (b & 0xc0) == 64)
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (b & 0xfe) == 18)
-        || a >= 240
-}
-
-fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
-    let s = ip.segments();
-    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (s[0] & 0xffc0) == 0xfe80
-        || (s[0] & 0xffc0) == 0xfec0
-        || (s[0] & 0xfe00) == 0xfc00
-        || (s[..6] == [0; 6] && forbidden_v4(embedded(s[6], s[7])))
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] && forbidden_v4(embedded(s[6], s[7])))
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 0x0001)
-        || (s[0] == 0x2002 && forbidden_v4(embedded(s[1], s[2])))
-}
-
-/// `localhost` and `*.localhost`, refused by name before any lookup.
-fn is_localhost_name(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "localhost" || host.ends_with(".localhost")
-}
+pub use botlib::net::{is_forbidden_ip, is_localhost_name};
 
 /// The knowledge base of a site: `web-<host>`, with `-<port>` for a port that is not the
 /// scheme's default; characters a folder name cannot have become `-`.
