@@ -26,6 +26,10 @@ pub enum AppError {
     Conflict(String),
     /// The request body is larger than the configured limit.
     PayloadTooLarge { limit_bytes: u64 },
+    /// A space's storage quota would be exceeded (507).
+    QuotaExceeded { quota_bytes: u64, used_bytes: u64 },
+    /// The requested byte range lies outside the object (416).
+    RangeNotSatisfiable { size: u64 },
     /// Too many requests; retry after this many seconds.
     RateLimited { retry_after_secs: u64 },
     /// A service this feature needs is not configured on this server (e.g. "llm").
@@ -73,6 +77,8 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge { .. } => 413,
+            AppError::QuotaExceeded { .. } => 507,
+            AppError::RangeNotSatisfiable { .. } => 416,
             AppError::RateLimited { .. } => 429,
             AppError::NotConfigured(_) => 501,
             AppError::Unavailable(_) => 503,
@@ -91,6 +97,8 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::QuotaExceeded { .. } => "quota_exceeded",
+            AppError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::NotConfigured(_) => "not_configured",
             AppError::Unavailable(_) => "unavailable",
@@ -112,6 +120,16 @@ impl AppError {
             }
             AppError::RateLimited { retry_after_secs } => {
                 format!("too many requests; retry after {retry_after_secs} s")
+            }
+            AppError::QuotaExceeded {
+                quota_bytes,
+                used_bytes,
+            } => format!(
+                "the space's quota of {quota_bytes} bytes would be exceeded ({used_bytes} bytes in use); \
+                 delete files or empty the trash"
+            ),
+            AppError::RangeNotSatisfiable { size } => {
+                format!("the range lies outside the file ({size} bytes)")
             }
             AppError::NotConfigured(service) => {
                 format!("not configured: this server has no {service} service set up")
@@ -147,11 +165,13 @@ impl AppError {
             409 => "conflict",
             413 => "payload_too_large",
             415 => "unsupported_media_type",
+            416 => "range_not_satisfiable",
             422 => "unprocessable_entity",
             429 => "rate_limited",
             501 => "not_configured",
             503 => "unavailable",
             504 => "timeout",
+            507 => "quota_exceeded",
             402..=499 => "client_error",
             _ => "internal",
         }
@@ -236,6 +256,11 @@ mod tests {
             AppError::Conflict(String::new()),
             AppError::PayloadTooLarge { limit_bytes: 1 },
             AppError::RateLimited { retry_after_secs: 1 },
+            AppError::QuotaExceeded {
+                quota_bytes: 1,
+                used_bytes: 1,
+            },
+            AppError::RangeNotSatisfiable { size: 1 },
             AppError::NotConfigured("x"),
             AppError::Unavailable(String::new()),
             AppError::Timeout,

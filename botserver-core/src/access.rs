@@ -26,6 +26,34 @@ pub struct RouteRule {
     pub path: String,
     /// Who may call it.
     pub access: Access,
+    /// Whether its body may exceed `server.body_limit_bytes` and take longer than
+    /// `server.request_timeout_secs` (large uploads): the handler enforces its own limits.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub streaming: bool,
+}
+
+impl RouteRule {
+    /// Whether this rule's method and path template match a request.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if self.method != method {
+            return false;
+        }
+        let mut want = self.path.trim_start_matches('/').split('/');
+        let mut got = path.trim_start_matches('/').split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with("{*") => return !g.is_empty() || w.len() > 2,
+                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                    if g.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// A router whose every route carries an access rule.
@@ -77,7 +105,21 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             method: method.to_string(),
             path: path.to_string(),
             access,
+            streaming: false,
         });
+        self
+    }
+
+    /// Marks the route `method path` (already added) as streaming: exempt from the
+    /// server's body-size limit and response deadline, because its handler streams large
+    /// bodies and enforces its own limits (sizes, quotas, idle timeouts).
+    pub fn streaming(mut self, method: &str, path: &str) -> Self {
+        let mut found = false;
+        for r in self.rules.iter_mut().filter(|r| r.method == method && r.path == path) {
+            r.streaming = true;
+            found = true;
+        }
+        assert!(found, "streaming: no route {method} {path} was added");
         self
     }
 
@@ -98,6 +140,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
             method: "GET".into(),
             path: format!("{path}/{{*path}}"),
             access,
+            streaming: false,
         });
         self
     }
@@ -229,5 +272,33 @@ mod tests {
             presented_token(&h, &Method::GET, Some("a=1&access_token=t")),
             Some("t")
         );
+    }
+}
+
+#[cfg(test)]
+mod route_rule_tests {
+    use super::RouteRule;
+    use botstate::auth::Access;
+
+    fn rule(method: &str, path: &str) -> RouteRule {
+        RouteRule {
+            method: method.into(),
+            path: path.into(),
+            access: Access::Public,
+            streaming: true,
+        }
+    }
+
+    #[test]
+    fn templates_match_segments_and_tails() {
+        let r = rule("PUT", "/api/drive/{space}/files/{*path}");
+        assert!(r.matches("PUT", "/api/drive/me/files/a/b.txt"));
+        assert!(!r.matches("GET", "/api/drive/me/files/a/b.txt"));
+        assert!(!r.matches("PUT", "/api/drive/me/files"));
+        assert!(!r.matches("PUT", "/api/drive//files/a"));
+        assert!(!r.matches("PUT", "/api/drive/me/other/a"));
+        let exact = rule("POST", "/api/x/{id}");
+        assert!(exact.matches("POST", "/api/x/1"));
+        assert!(!exact.matches("POST", "/api/x/1/2"));
     }
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 
 /// Builds the application router for `state` with `modules` merged in.
@@ -58,14 +57,16 @@ pub fn build_app_with_rules(state: Arc<AppState>, modules: &[&Module]) -> (Route
             .collect(),
         timeout: Duration::from_secs(config.request_timeout_secs),
         body_limit: config.body_limit_bytes,
+        streaming: rules.iter().filter(|r| r.streaming).cloned().collect(),
         hsts: config.tls.is_some(),
     });
 
     // Layers wrap what is already there, so the last one added runs first.
     let app = app
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(
-            usize::try_from(config.body_limit_bytes).unwrap_or(usize::MAX),
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            middleware::body_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),

@@ -30,6 +30,8 @@ pub struct Ctx {
     pub timeout: Duration,
     /// Largest accepted body.
     pub body_limit: u64,
+    /// Routes exempt from `body_limit` and `timeout` (see `Routes::streaming`).
+    pub streaming: Vec<crate::access::RouteRule>,
     /// Send `Strict-Transport-Security` (only when serving TLS).
     pub hsts: bool,
 }
@@ -198,9 +200,47 @@ pub async fn rate_limit(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -
     next.run(req).await
 }
 
+impl Ctx {
+    fn is_streaming(&self, req: &Request) -> bool {
+        !self.streaming.is_empty()
+            && self
+                .streaming
+                .iter()
+                .any(|r| r.matches(req.method().as_str(), req.uri().path()))
+    }
+}
+
+/// The body-size limit: 413 at once for a declared `Content-Length` beyond it, else the
+/// body is cut (and the extractor answers 413) once it passes the limit. Streaming routes
+/// are exempt; their handlers enforce their own limits.
+pub async fn body_limit(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response<Body> {
+    if ctx.is_streaming(&req) {
+        return next.run(req).await;
+    }
+    let limit = ctx.body_limit;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return error_response(&AppError::PayloadTooLarge { limit_bytes: limit }, None);
+    }
+    let (parts, body) = req.into_parts();
+    let body = Body::new(http_body_util::Limited::new(
+        body,
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    ));
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// A response head must be produced within the configured deadline (504 JSON otherwise).
 /// Streaming bodies and upgraded sockets are not cut: only the wait for the head is.
+/// Streaming routes (large uploads) are exempt.
 pub async fn deadline(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response<Body> {
+    if ctx.is_streaming(&req) {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(ctx.timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => error_response(&AppError::Timeout, None),

@@ -27,6 +27,67 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Server-wide language-model defaults (each bot's `config.csv` may override them).
     pub llm: LlmConfig,
+    /// Files: the object store, quotas, trash, share links, bot packages from the drive.
+    pub drive: DriveConfig,
+}
+
+/// `[drive]`: where files live and the limits on them. Local disk under `dir` (default
+/// `<data_dir>/drive`) unless `s3_url` is set (`S3_URL`), then the S3-compatible bucket
+/// `s3_bucket`; its keys are the `s3-access-key` and `s3-secret-key` secrets
+/// (`S3_ACCESS_KEY`, `S3_SECRET_KEY`, or the secret manager).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriveConfig {
+    /// The local store's folder; `<data_dir>/drive` when empty.
+    pub dir: Option<PathBuf>,
+    /// S3 endpoint (`https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:8333`).
+    pub s3_url: String,
+    /// The bucket (created at start when missing).
+    pub s3_bucket: String,
+    /// The region signed into requests.
+    pub s3_region: String,
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO, SeaweedFS and Garage
+    /// want; `false` for virtual-hosted AWS buckets.
+    pub s3_path_style: bool,
+    /// Largest single upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Default quota of a user's space, in bytes.
+    pub user_quota_bytes: u64,
+    /// Default quota of a bot's space, in bytes.
+    pub bot_quota_bytes: u64,
+    /// Default quota of an organization's space, in bytes.
+    pub org_quota_bytes: u64,
+    /// Days a deleted file stays in the trash before it is purged.
+    pub trash_retention_days: u32,
+    /// Longest lifetime of a share link, in days.
+    pub share_max_days: u32,
+    /// A prefix of the store (e.g. `packages/`) whose `<bot>.gbai/…` folders are bot
+    /// packages, loaded like the bots folder; empty: none (`DRIVE_PACKAGES_PREFIX`).
+    pub packages_prefix: String,
+    /// Seconds between polls of `packages_prefix` (doubled after each failure, up to 5
+    /// minutes).
+    pub packages_poll_secs: u64,
+}
+
+impl Default for DriveConfig {
+    fn default() -> Self {
+        const GIB: u64 = 1 << 30;
+        DriveConfig {
+            dir: None,
+            s3_url: String::new(),
+            s3_bucket: "botserver".into(),
+            s3_region: "us-east-1".into(),
+            s3_path_style: true,
+            max_upload_bytes: 5 * GIB,
+            user_quota_bytes: GIB,
+            bot_quota_bytes: GIB,
+            org_quota_bytes: 10 * GIB,
+            trash_retention_days: 30,
+            share_max_days: 30,
+            packages_prefix: String::new(),
+            packages_poll_secs: 5,
+        }
+    }
 }
 
 /// `[llm]`: the model bots use unless their `config.csv` says otherwise, and the limits
@@ -406,6 +467,52 @@ impl Config {
         DatabaseTarget::Sqlite(PathBuf::from(path))
     }
 
+    fn validate_drive(&self) -> Result<(), ConfigError> {
+        let d = &self.drive;
+        if !d.s3_url.trim().is_empty() {
+            let url = url::Url::parse(d.s3_url.trim())
+                .map_err(|e| ConfigError::key("drive.s3_url", format!("malformed URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::key("drive.s3_url", "must be an http(s) URL"));
+            }
+            let b = &d.s3_bucket;
+            let valid = (3..=63).contains(&b.len())
+                && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !valid {
+                return Err(ConfigError::key(
+                    "drive.s3_bucket",
+                    format!("`{b}` is not a bucket name (3-63 lower-case letters, digits, `-`, `.`)"),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("drive.max_upload_bytes", d.max_upload_bytes),
+            ("drive.packages_poll_secs", d.packages_poll_secs),
+            ("drive.share_max_days", u64::from(d.share_max_days)),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::key(key, "must be at least 1"));
+            }
+        }
+        let p = d.packages_prefix.trim();
+        if !p.is_empty() {
+            let first = p.split('/').next().unwrap_or_default();
+            if !p.ends_with('/') || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+                return Err(ConfigError::key(
+                    "drive.packages_prefix",
+                    format!("`{p}` must be a relative folder ending in `/`, like `packages/`"),
+                ));
+            }
+            if ["users", "bots", "orgs", "trash"].contains(&first) {
+                return Err(ConfigError::key(
+                    "drive.packages_prefix",
+                    format!("`{first}/` holds the drive's spaces; choose another folder"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values that parse but make no sense. The error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_log_level(&self.log.level).map_err(|m| ConfigError::key("log.level", m))?;
@@ -488,6 +595,7 @@ impl Config {
         if auth.admin_username.trim().is_empty() {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));
         }
+        self.validate_drive()?;
         for (key, value) in [
             ("llm.url", &self.llm.url),
             ("llm.embedding_url", &self.llm.embedding_url),
@@ -638,7 +746,7 @@ pub struct Overrides {
 }
 
 /// Environment variables that map straight to keys, for the usual twelve-factor names.
-const WELL_KNOWN_ENV: [(&str, &str); 11] = [
+const WELL_KNOWN_ENV: [(&str, &str); 17] = [
     ("DATABASE_URL", "database.url"),
     ("REDIS_URL", "cache.redis_url"),
     ("BOTSERVER_MASTER_KEY", "secrets.master_key"),
@@ -650,6 +758,12 @@ const WELL_KNOWN_ENV: [(&str, &str); 11] = [
     ("EMBEDDING_URL", "llm.embedding_url"),
     ("EMBEDDING_MODEL", "llm.embedding_model"),
     ("BOTSERVER_LOG_FORMAT", "log.format"),
+    ("S3_URL", "drive.s3_url"),
+    ("S3_BUCKET", "drive.s3_bucket"),
+    ("S3_REGION", "drive.s3_region"),
+    ("S3_ACCESS_KEY", "secrets.values.s3-access-key"),
+    ("S3_SECRET_KEY", "secrets.values.s3-secret-key"),
+    ("DRIVE_PACKAGES_PREFIX", "drive.packages_prefix"),
 ];
 
 /// Loads the configuration: `file` (if given, it must exist), then `env`
@@ -748,6 +862,14 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result
 }
 
 impl Config {
+    /// The local object store's folder.
+    pub fn drive_dir(&self) -> PathBuf {
+        self.drive
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("drive"))
+    }
+
     /// The folder bots are loaded from.
     pub fn bots_dir(&self) -> PathBuf {
         self.server

@@ -24,7 +24,26 @@ pub struct ObjectMeta {
     pub modified_ms: i64,
 }
 
+/// A stream of bytes: an object's body, or an upload on its way in.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// An object being read: its metadata, the bytes sent (`start..=end`, inclusive, when a
+/// range was asked for) and the body.
+pub struct ObjectBody {
+    /// The whole object's metadata.
+    pub meta: ObjectMeta,
+    /// The first and last byte sent, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    /// The bytes.
+    pub stream: ByteStream,
+}
+
 /// Files: local disk by default, S3-compatible storage when configured.
+///
+/// Keys are `/`-separated relative paths (no `..`, no empty segments, no leading `/`);
+/// a store refuses any other key with 400. Every write is atomic: readers see the old
+/// object or the whole new one, never a part, and a write that fails (or whose input
+/// stream fails) leaves nothing visible.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Stores an object (atomically: readers see the old or the new one).
@@ -35,8 +54,82 @@ pub trait ObjectStore: Send + Sync {
     async fn head(&self, key: &str) -> AppResult<ObjectMeta>;
     /// Deletes; `true` when something was deleted.
     async fn delete(&self, key: &str) -> AppResult<bool>;
-    /// Lists keys under `prefix`, after `after`, at most `limit`.
+    /// Lists keys under `prefix` (recursively, in key order), after `after`, at most
+    /// `limit`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> AppResult<Vec<ObjectMeta>>;
+
+    /// Stores what `body` yields, without holding it all in memory (S3: a multipart
+    /// upload for large bodies). Fails with 413 once more than `max_bytes` arrived, and
+    /// stores nothing then or when `body` fails. The default collects the body first.
+    async fn put_stream(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        content_type: Option<&str>,
+        max_bytes: u64,
+    ) -> AppResult<ObjectMeta> {
+        use futures_util::StreamExt;
+        let mut all = Vec::new();
+        while let Some(piece) = body.next().await {
+            let piece = piece.map_err(|e| AppError::bad_request(format!("the upload failed: {e}")))?;
+            if (all.len() + piece.len()) as u64 > max_bytes {
+                return Err(AppError::PayloadTooLarge { limit_bytes: max_bytes });
+            }
+            all.extend_from_slice(&piece);
+        }
+        self.put(key, Bytes::from(all), content_type).await
+    }
+
+    /// Reads an object as a stream, or the bytes `start..=end` of it (the caller has
+    /// checked the range against the object's size). The default reads it whole.
+    async fn get_stream(&self, key: &str, range: Option<(u64, u64)>) -> AppResult<ObjectBody> {
+        let meta = self.head(key).await?;
+        let data = self.get(key).await?;
+        let data = match range {
+            Some((start, end)) => {
+                let end = (end as usize).min(data.len().saturating_sub(1));
+                data.slice((start as usize).min(end + 1)..end + 1)
+            }
+            None => data,
+        };
+        Ok(ObjectBody {
+            meta,
+            range,
+            stream: Box::pin(futures_util::stream::iter([Ok(data)])),
+        })
+    }
+
+    /// Copies `from` to `to` (on S3, inside the server). The default reads and writes.
+    async fn copy(&self, from: &str, to: &str) -> AppResult<ObjectMeta> {
+        let meta = self.head(from).await?;
+        let data = self.get(from).await?;
+        self.put(to, data, meta.content_type.as_deref()).await
+    }
+
+    /// A URL from which anyone may download `key` for `ttl` without going through this
+    /// server (S3 presigned URLs); `None` when the store has no such thing.
+    async fn presign_get(&self, _key: &str, _ttl: std::time::Duration) -> AppResult<Option<String>> {
+        Ok(None)
+    }
+
+    /// A link (a path on this server, or a URL) through which anyone holding it may
+    /// download `key` until `ttl` passes, unless revoked. Only the drive service's store
+    /// makes them.
+    async fn share_link(&self, _key: &str, _ttl: std::time::Duration) -> AppResult<String> {
+        Err(AppError::NotConfigured("drive share links"))
+    }
+}
+
+/// Plain text out of documents (pdf, docx, xlsx, ods, csv, html, md, txt, json), for the
+/// knowledge base and for BASIC's `READ`.
+#[async_trait]
+pub trait DocumentReader: Send + Sync {
+    /// The text of the document `name` (its extension picks the format), within the
+    /// reader's size and time limits. 400 with the reason when it cannot be read.
+    async fn text(&self, name: &str, data: Bytes) -> AppResult<String>;
+    /// Whether `name`'s extension is a format this reader turns into text (other than
+    /// plain text, which needs no reader).
+    fn reads(&self, name: &str) -> bool;
 }
 
 /// One message of a chat completion.
@@ -502,6 +595,16 @@ impl ObjectStore for NotConfigured {
     }
     async fn list(&self, _: &str, _: Option<&str>, _: usize) -> AppResult<Vec<ObjectMeta>> {
         Err(AppError::NotConfigured("object store"))
+    }
+}
+
+#[async_trait]
+impl DocumentReader for NotConfigured {
+    async fn text(&self, _: &str, _: Bytes) -> AppResult<String> {
+        Err(AppError::NotConfigured("document reader"))
+    }
+    fn reads(&self, _: &str) -> bool {
+        false
     }
 }
 

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::redis_cache::RedisCache;
 use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_secrets_file};
 use crate::services::{
-    DialogEngine, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
+    DialogEngine, DocumentReader, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, VectorStore,
 };
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -32,6 +32,11 @@ pub struct AppState {
     pub secrets: Arc<dyn SecretStore>,
     /// Files.
     pub objects: Arc<dyn ObjectStore>,
+    /// Text out of documents (pdf, docx, xlsx…).
+    pub documents: Arc<dyn DocumentReader>,
+    /// Folders of bot packages besides `config.bots_dir()` that the engine loads and
+    /// watches the same way (the drive mirrors its packages prefix into one).
+    pub bot_folders: Vec<std::path::PathBuf>,
     /// Language models.
     pub llm: Arc<dyn LlmProvider>,
     /// Vector indexes.
@@ -131,6 +136,8 @@ impl AppState {
             cache,
             secrets: Arc::new(secrets),
             objects: Arc::new(NotConfigured),
+            documents: Arc::new(NotConfigured),
+            bot_folders: Vec::new(),
             llm: Arc::new(NotConfigured),
             vectors: Arc::new(NotConfigured),
             kb: Arc::new(NotConfigured),
