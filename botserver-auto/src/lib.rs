@@ -57,18 +57,22 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
             .install(dialogs.builtin())
             .await
             .map_err(|e| e.to_string())?;
-        let mut seen = Default::default();
-        let first = watch::sync(&dialogs, &dir, &mut seen).await;
-        if !first.loaded.is_empty() {
-            tracing::info!(bots = ?first.loaded, dir = %dir.display(), "bots loaded");
+        // The bots folder, then the folders other domains fill (the drive's packages
+        // mirror): each loaded the same way, and watched.
+        for dir in std::iter::once(dir).chain(state.bot_folders.iter().cloned()) {
+            let mut seen = Default::default();
+            let first = watch::sync(&dialogs, &dir, &mut seen).await;
+            if !first.loaded.is_empty() {
+                tracing::info!(bots = ?first.loaded, dir = %dir.display(), "bots loaded");
+            }
+            // Changes to the folder take effect while the server runs.
+            let stop = state.shutdown.clone();
+            state
+                .tasks
+                .spawn(watch::run(dialogs.clone(), dir, seen, async move {
+                    stop.cancelled().await
+                }));
         }
-        // Changes to the folder take effect while the server runs.
-        let stop = state.shutdown.clone();
-        state
-            .tasks
-            .spawn(watch::run(dialogs.clone(), dir, seen, async move {
-                stop.cancelled().await
-            }));
         state.dialogs = dialogs.clone();
         state.extensions.insert(dialogs);
         Ok(())

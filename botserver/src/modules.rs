@@ -17,6 +17,10 @@ pub fn enabled() -> Vec<&'static Module> {
     // Before the engine: THINK KB and USE KB go through `state.kb`.
     #[cfg(feature = "vectordb")]
     modules.push(&botserver_vectordb::MODULE);
+    // Before the engine: scripts' file keywords use `state.objects`, and the engine
+    // loads the drive's packages folder.
+    #[cfg(feature = "drive")]
+    modules.push(&botserver_drive::MODULE);
     // Last: the BASIC engine takes the services other domains installed.
     #[cfg(feature = "auto")]
     modules.push(&botserver_auto::MODULE);

@@ -1,0 +1,4 @@
+//! Integration tests of the drive.
+
+mod api;
+mod stores;
