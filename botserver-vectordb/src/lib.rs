@@ -9,7 +9,8 @@
 //! [`StoreChoice`]); the knowledge-base service ([`kb`], `state.kb`, what the chat and the
 //! BASIC `USE KB`/`THINK KB` call), the indexing job table and the background indexer
 //! ([`ingest`], [`repo`]), `USE WEBSITE`'s bounded crawl ([`website`]), the REST routes
-//! ([`api`]) and `botserver kb …` ([`cli`]).
+//! ([`api`]) and `botserver kb …` ([`cli`]). Its document reader ([`reader`]) is also
+//! `state.documents`, the text of documents for BASIC's `READ`.
 //!
 //! It never reads another domain's tables or calls a model directly: bots come from
 //! `state.bots`, embeddings from `state.llm`. Without an embedding model a knowledge base
@@ -28,6 +29,7 @@ pub mod lexical;
 pub mod pgvector;
 #[cfg(feature = "qdrant")]
 pub mod qdrant;
+pub mod reader;
 pub mod repo;
 pub mod testing;
 pub mod website;
@@ -70,6 +72,7 @@ pub struct KbModule {
 fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {
     Box::pin(async move {
         let choice = StoreChoice::from_env(&|k| std::env::var(k).ok());
+        state.documents = Arc::new(reader::Extractor::default());
         let (vectors, store_tag) = open_store(state, &choice).await?;
         state.vectors = vectors.clone();
         let service = Arc::new(KbService::new(

@@ -1,7 +1,9 @@
 //! The bot's drive (spec §8): READ, WRITE, LIST, COPY, MOVE, DELETE FILE, UPLOAD, DOWNLOAD
 //! and SEND FILE over botstate's object store, every path kept under the bot's own prefix
 //! (`bots/<bot id>/drive/`), so a script can never name another bot's files or the
-//! server's.
+//! server's. READ gives a text file's text (a JSON object or array parsed); documents
+//! (pdf, docx, xlsx, ods, html…) come back as their text through the server's document
+//! reader (`state.documents`, from the vectordb domain).
 
 use super::values as v;
 use super::{Outbound, with_ctx};
@@ -13,6 +15,26 @@ type R = Result<Dynamic, Box<EvalAltResult>>;
 
 /// Largest file a script may write or read at once.
 const MAX_FILE_BYTES: usize = 10 << 20;
+
+/// Extensions READ always gives as they are (text, JSON parsed), never through the
+/// document reader.
+const AS_TEXT: &[&str] = &["txt", "md", "json", "csv", "bas"];
+
+/// Documents that are not text: READ needs the document reader for them.
+const NEEDS_READER: &[&str] = &["pdf", "docx", "xlsx", "ods"];
+
+/// READ's error for a document when the server has no document reader.
+fn needs_reader(ext: &str) -> String {
+    format!("READ: reading .{ext} files needs the document reader (the server's vectordb feature)")
+}
+
+/// The lower-case extension of a path's file name (empty when it has none).
+fn extension(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
 
 /// A drive path made safe: relative, no `..`, no empty segments.
 pub fn clean_path(p: &str) -> Result<String, String> {
@@ -65,9 +87,22 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                 };
                 match name.as_str() {
                     "READ" => {
+                        let path = clean_path(&args[0])?;
+                        let ext = extension(&path);
+                        let as_document = !AS_TEXT.contains(&ext.as_str()) && s.documents.reads(&path);
+                        if !as_document && NEEDS_READER.contains(&ext.as_str()) {
+                            return Err(needs_reader(&ext));
+                        }
                         let data = store.get(&key(&args[0])?).await.map_err(e)?;
                         if data.len() > MAX_FILE_BYTES {
                             return Err(format!("READ: the file is larger than {MAX_FILE_BYTES} bytes"));
+                        }
+                        if as_document {
+                            let text = s.documents.text(&path, data).await.map_err(|err| match err {
+                                botlib::AppError::NotConfigured(_) => needs_reader(&ext),
+                                other => format!("READ: {other}"),
+                            })?;
+                            return Ok(Json::String(text));
                         }
                         let text = String::from_utf8_lossy(&data).to_string();
                         Ok(serde_json::from_str::<Json>(&text)
@@ -171,7 +206,14 @@ pub(super) fn call(name: &str, a: &Array) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::clean_path;
+    use super::{clean_path, extension};
+
+    #[test]
+    fn extensions_are_the_file_names_lower_cased() {
+        assert_eq!(extension("reports/Q1.PDF"), "pdf");
+        assert_eq!(extension("a.tar.gz"), "gz");
+        assert_eq!(extension("dir.d/noext"), "");
+    }
 
     #[test]
     fn paths_stay_inside_the_drive() {

@@ -24,6 +24,9 @@ pub struct Services {
     pub cache: Arc<dyn botstate::Cache>,
     /// The drive.
     pub objects: Arc<dyn botstate::services::ObjectStore>,
+    /// Text out of documents (pdf, docx, xlsx…) for `READ`; `NotConfigured` on a server
+    /// without the vectordb domain.
+    pub documents: Arc<dyn botstate::services::DocumentReader>,
     /// Language models.
     pub llm: Arc<dyn botstate::services::LlmProvider>,
     /// Knowledge bases.
@@ -54,6 +57,7 @@ impl Services {
             db: state.db.clone(),
             cache: state.cache.clone(),
             objects: state.objects.clone(),
+            documents: state.documents.clone(),
             llm: state.llm.clone(),
             kb: state.kb.clone(),
             bots: state.bots.clone(),

@@ -10,7 +10,9 @@ use botserver_auto::data::Tables;
 use botserver_auto::dialog::{Dialogs, SORRY};
 use botserver_auto::package::Package;
 use botserver_auto::runtime::{Services, SessionInfo};
-use botstate::services::{JobSpec, Mailer, ObjectMeta, ObjectStore, OutgoingMail, Scheduler, Trigger};
+use botstate::services::{
+    DocumentReader, JobSpec, Mailer, ObjectMeta, ObjectStore, OutgoingMail, Scheduler, Trigger,
+};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -1558,6 +1560,88 @@ async fn the_drive_keywords_read_and_write_the_bots_own_files() {
     assert_eq!(
         error_of(&status, &result),
         "drive.bas:2: WRITE needs the drive: object store is not configured"
+    );
+}
+
+/// A document reader for the drive tests: "extracts" a document by quoting its bytes
+/// and remembers which files it was asked for; a file whose bytes start with `broken` is
+/// a 400, as the real reader answers.
+#[derive(Default)]
+struct TestDoubleReader(Mutex<Vec<String>>);
+
+#[async_trait]
+impl DocumentReader for TestDoubleReader {
+    async fn text(&self, name: &str, data: Bytes) -> AppResult<String> {
+        self.0.lock().unwrap().push(name.to_string());
+        if data.starts_with(b"broken") {
+            return Err(AppError::BadRequest(format!("{name}: not a .docx (zip) file")));
+        }
+        Ok(format!("text of {name}: {}", String::from_utf8_lossy(&data)))
+    }
+    fn reads(&self, _: &str) -> bool {
+        // Every name, so the test shows READ keeps text files away from the reader itself.
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_gives_a_documents_text_through_the_document_reader() {
+    let src = "t = READ \"letters/Memo.DOCX\"\nTALK t\nTALK READ(\"prices.xlsx\")\n\
+               WRITE \"notes.txt\", \"plain\"\nTALK READ(\"notes.txt\")\nTALK READ(\"list.csv\")\n\
+               ON ERROR RESUME NEXT\nx = READ \"bad.docx\"\nTALK ERROR MESSAGE\n";
+    let fakes = Fakes::default();
+    let reader = Arc::new(TestDoubleReader::default());
+    let db = backend();
+    let state = state_on(&db).await;
+    let mut services = Services::new(&state).unwrap();
+    services.objects = fakes.drive.clone();
+    services.documents = reader.clone();
+    let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
+    let bot = Bot::install_on(dialogs, db, "reader", &[("start.bas", src)], &[]).await;
+    let prefix = format!("bots/{}/drive/", bot.bot);
+    for (path, data) in [
+        ("letters/Memo.DOCX", &b"Dear team"[..]),
+        ("prices.xlsx", b"Tea | 3"),
+        ("list.csv", b"a,b"),
+        ("bad.docx", b"broken bytes"),
+    ] {
+        fakes
+            .drive
+            .put(&format!("{prefix}{path}"), Bytes::copy_from_slice(data), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        bot.start("s").await,
+        [
+            "text of letters/Memo.DOCX: Dear team",
+            "text of prices.xlsx: Tea | 3",
+            "plain",
+            "a,b",
+            "READ: bad.docx: not a .docx (zip) file",
+        ]
+    );
+    assert_eq!(
+        *reader.0.lock().unwrap(),
+        ["letters/Memo.DOCX", "prices.xlsx", "bad.docx"],
+        "text files are read as they are"
+    );
+
+    // Without a document reader on the server: a clear error naming what is missing,
+    // while text files still read.
+    let fakes = Fakes::default();
+    let db = backend();
+    let state = state_on(&db).await;
+    let mut services = Services::new(&state).unwrap();
+    services.objects = fakes.drive.clone();
+    let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
+    let src = "WRITE \"a.txt\", \"still text\"\nTALK READ(\"a.txt\")\nTALK READ(\"report.pdf\")\n";
+    let bot = Bot::install_on(dialogs, db, "noreader", &[("start.bas", src)], &[]).await;
+    assert_eq!(bot.start("s").await, ["still text", SORRY]);
+    let (status, result) = bot.result("s").await;
+    assert_eq!(
+        error_of(&status, &result.unwrap_or_default()),
+        "start.bas:3: READ: reading .pdf files needs the document reader (the server's vectordb feature)"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Indexing: a 500-document corpus indexed once, nothing re-embedded on a rerun or a
 //! restart, a changed file re-embedded alone, removals, retries with back-off, a run
-//! interrupted and completed after a restart without duplicates.
+//! interrupted and completed after a restart without duplicates, spreadsheets (xlsx, ods)
+//! found by a cell's value and a broken one given up on.
 
 use crate::support::{Env, code_word, write_corpus};
 use botserver_vectordb::kb::{collection_name, vector_space};
@@ -355,4 +356,102 @@ async fn an_interrupted_run_completes_after_a_restart_without_duplicates() {
     assert!(total >= 200);
     let r = svc.index_bot(&env.bot, None).await.unwrap();
     assert_eq!(r.unchanged, 200);
+}
+
+/// A zip of `files` (path, content).
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        for (path, content) in files {
+            z.start_file(*path, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut z, content.as_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spreadsheets_are_indexed_and_found_by_a_cells_value_and_a_broken_one_is_given_up() {
+    let env = Env::new();
+    let xlsx = zip_of(&[
+        (
+            "xl/workbook.xml",
+            r#"<workbook><sheets><sheet name="Suppliers" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/sharedStrings.xml",
+            r#"<sst><si><t>Supplier</t></si><si><t>Part</t></si><si><t>Quillanbrook Metals</t></si></sst>"#,
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            r#"<worksheet><sheetData><row><c t="s"><v>0</v></c><c t="s"><v>1</v></c></row>
+            <row><c t="s"><v>2</v></c><c t="inlineStr"><is><t>brass hinge</t></is></c><c><v>42</v></c></row>
+            </sheetData></worksheet>"#,
+        ),
+    ]);
+    env.write("parts", "suppliers.xlsx", &xlsx);
+    let ods = zip_of(&[(
+        "content.xml",
+        r#"<office:document-content><office:body><office:spreadsheet><table:table table:name="Rooms">
+        <table:table-row><table:table-cell><text:p>Marrowdale hall</text:p></table:table-cell>
+        <table:table-cell office:value="80" office:value-type="float"/></table:table-row>
+        </table:table></office:spreadsheet></office:body></office:document-content>"#,
+    )]);
+    env.write("parts", "rooms.ods", &ods);
+    env.write("parts", "broken.xlsx", b"not a workbook at all");
+    let llm = Arc::new(TestDoubleEmbedder::new(32));
+    let (svc, _store) = env.start(llm.clone());
+    let r = svc.index_bot(&env.bot, None).await.unwrap();
+    assert_eq!((r.indexed, r.failed), (2, 1), "{r:?}");
+
+    let search = |query: &str| {
+        svc.search(KbQuery {
+            bot: env.bot.id,
+            query: query.to_string(),
+            ..Default::default()
+        })
+    };
+    let hits = search("Quillanbrook").await.unwrap();
+    assert!(!hits.is_empty(), "the cell's value is found");
+    assert!(
+        hits[0].text.contains("Quillanbrook Metals | brass hinge | 42"),
+        "{hits:?}"
+    );
+    let hits = search("Marrowdale").await.unwrap();
+    assert!(hits[0].text.contains("Marrowdale hall | 80"), "{hits:?}");
+
+    // The broken one: its error recorded, retried with back-off, then given up.
+    let broken = |env: &Env| {
+        let mut c = env.db.get().unwrap();
+        repo::documents_of_kb(&mut c, &env.bot.id.to_string(), "parts")
+            .unwrap()
+            .into_iter()
+            .find(|r| r.path == "broken.xlsx")
+            .unwrap()
+    };
+    let row = broken(&env);
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not a .xlsx (zip) file"),
+        "{row:?}"
+    );
+    for _ in 2..=5 {
+        env.advance(86_400_000);
+        svc.index_bot(&env.bot, None).await.unwrap();
+    }
+    let row = broken(&env);
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 5), "{row:?}");
+    env.advance(86_400_000);
+    let r = svc.index_bot(&env.bot, None).await.unwrap();
+    assert_eq!((r.failed, r.indexed), (0, 0), "given up: {r:?}");
 }
