@@ -3,7 +3,10 @@
 //! (`bots/<bot id>/drive/`), so a script can never name another bot's files or the
 //! server's. READ gives a text file's text (a JSON object or array parsed); documents
 //! (pdf, docx, xlsx, ods, html…) come back as their text through the server's document
-//! reader (`state.documents`, from the vectordb domain).
+//! reader (`state.documents`, from the vectordb domain). `SEND FILE` and `UPLOAD` give
+//! share links made by the store (`ObjectStore::share_link`: signed, expiring in 7 days,
+//! revocable in the drive API), so the chat user can download without an account.
+//! Writes obey the bot space's quota, which the drive's store checks.
 
 use super::values as v;
 use super::{Outbound, with_ctx};
@@ -12,6 +15,10 @@ use rhai::{Array, Dynamic, EvalAltResult};
 use serde_json::{Value as Json, json};
 
 type R = Result<Dynamic, Box<EvalAltResult>>;
+
+/// How long the links of `SEND FILE` and `UPLOAD` work (the drive caps it at its
+/// `share_max_days`).
+const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// Largest file a script may write or read at once.
 const MAX_FILE_BYTES: usize = 10 << 20;
@@ -124,7 +131,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                             .put(&path, upload_data.clone().unwrap_or_default(), None)
                             .await
                             .map_err(e)?;
-                        Ok(Json::String(format!("/api/drive/{path}")))
+                        Ok(Json::String(store.share_link(&path, LINK_TTL).await.map_err(e)?))
                     }
                     "LIST" => {
                         let dir = clean_path(&args[0]).unwrap_or_default();
@@ -143,8 +150,7 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     }
                     "COPY" | "MOVE" => {
                         let (from, to) = (key(&args[0])?, key(&args[1])?);
-                        let data = store.get(&from).await.map_err(e)?;
-                        store.put(&to, data, None).await.map_err(e)?;
+                        store.copy(&from, &to).await.map_err(e)?;
                         if name == "MOVE" {
                             store.delete(&from).await.map_err(e)?;
                         }
@@ -172,7 +178,8 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     "SEND FILE" => {
                         let path = key(&args[0])?;
                         store.head(&path).await.map_err(e)?;
-                        Ok(json!({ "path": path }))
+                        let link = store.share_link(&path, LINK_TTL).await.map_err(e)?;
+                        Ok(json!({ "path": path, "link": link }))
                     }
                     _ => Err(format!("{name} is not a drive keyword")),
                 }
@@ -182,15 +189,15 @@ pub(super) fn call(name: &str, a: &Array) -> R {
         if let (Ok(j), "SEND FILE") = (&r, name.as_str())
             && !was_replay
         {
-            let path = j
-                .get("path")
+            let link = j
+                .get("link")
                 .and_then(Json::as_str)
                 .unwrap_or_default()
                 .to_string();
             let caption = args.get(1).cloned().unwrap_or_default();
             ctx.out.push(Outbound {
                 content: format!(
-                    "[{}](/api/drive/{path})",
+                    "[{}]({link})",
                     if caption.is_empty() { &args[0] } else { &caption }
                 ),
                 suggestions: ctx.state.suggestions.clone(),

@@ -57,6 +57,9 @@ impl ObjectStore for MemDrive {
     async fn delete(&self, key: &str) -> AppResult<bool> {
         Ok(self.0.lock().unwrap().remove(key).is_some())
     }
+    async fn share_link(&self, key: &str, _: std::time::Duration) -> AppResult<String> {
+        Ok(format!("/shared/{key}"))
+    }
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> AppResult<Vec<ObjectMeta>> {
         let files = self.0.lock().unwrap();
         Ok(files
@@ -1531,8 +1534,8 @@ async fn the_drive_keywords_read_and_write_the_bots_own_files() {
             "buy milk / object pen".to_string(),
             "notes: notes/todo.txt".to_string(),
             "all: archive/todo.txt, data/order.json".to_string(),
-            format!("/api/drive/{prefix}exports/x.csv"),
-            format!("[Your list](/api/drive/{prefix}archive/todo.txt)"),
+            format!("/shared/{prefix}exports/x.csv"),
+            format!("[Your list](/shared/{prefix}archive/todo.txt)"),
             "the path \"../other-bot/secret.txt\" leaves the bot's drive".to_string(),
         ]
     );
