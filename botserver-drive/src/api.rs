@@ -211,7 +211,12 @@ async fn send_file(
         .content_type
         .clone()
         .unwrap_or_else(|| "application/octet-stream".into());
-    let file_name = info.path.rsplit('/').next().unwrap_or("file").replace(['"', '\\'], "_");
+    let file_name = info
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or("file")
+        .replace(['"', '\\'], "_");
     let disposition = if attachment || sniff::must_download(&content_type) {
         "attachment"
     } else {
@@ -223,7 +228,10 @@ async fn send_file(
     h.insert(header::CONTENT_TYPE, value(content_type));
     h.insert(header::ETAG, value(etag));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
     h.insert(
         header::CONTENT_DISPOSITION,
         value(format!("{disposition}; filename=\"{file_name}\"")),
@@ -397,7 +405,11 @@ async fn upload_form(
             continue;
         };
         // Only the last segment of a browser-given name counts.
-        let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default().to_string();
+        let base = file_name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let path = format!("{folder}{base}");
         let declared = field.content_type().map(str::to_string);
         // The part borrows the form: feed it through a channel to the 'static stream the
@@ -516,7 +528,11 @@ async fn search(
 }
 
 /// `GET /api/drive/{space}/trash`.
-async fn trash(State(d): S, Caller(p): Caller, Param(name): Param<String>) -> ApiResult<Json<Vec<TrashInfo>>> {
+async fn trash(
+    State(d): S,
+    Caller(p): Caller,
+    Param(name): Param<String>,
+) -> ApiResult<Json<Vec<TrashInfo>>> {
     let sp = space(&d, &p, &name, Want::Read)?;
     Ok(Json(d.trash(&sp).await?))
 }
@@ -613,7 +629,11 @@ async fn revoke_share(
     let sp = space(&d, &p, &name, Want::Write)?;
     let sid = sp.id();
     let now = crate::links::now_ms();
-    if !d.db.write(move |c| crate::repo::revoke_share(c, &sid, &id, now)).await? {
+    if !d
+        .db
+        .write(move |c| crate::repo::revoke_share(c, &sid, &id, now))
+        .await?
+    {
         return Err(AppError::NotFound.into());
     }
     Ok(StatusCode::NO_CONTENT)
@@ -660,26 +680,126 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         b
     };
     let table: &[(&str, HttpMethod, &str, &str)] = &[
-        ("/api/drive/{space}", HttpMethod::Get, "Bytes used (files, trash) and the quota of a space (`me`, `org`, `bot:<name>`)", "200"),
-        ("/api/drive/{space}/quota", HttpMethod::Put, "Set a space's quota {quota_bytes} (admin)", "200"),
-        ("/api/drive/{space}/files", HttpMethod::Get, "A page of files under ?folder= (?after=, ?limit= up to 1000): {items, folders, next}", "200"),
-        ("/api/drive/{space}/files/{path}", HttpMethod::Get, "Download a file (Range, If-None-Match; ?download=true for an attachment)", "200"),
-        ("/api/drive/{space}/files/{path}", HttpMethod::Put, "Upload the raw body as the file (streamed; 413 over drive.max_upload_bytes, 507 over the quota)", "201"),
-        ("/api/drive/{space}/files/{path}", HttpMethod::Delete, "Move a file or folder to the trash", "200"),
-        ("/api/drive/{space}/meta/{path}", HttpMethod::Get, "A file's metadata {path, size, etag, content_type, modified_ms}", "200"),
-        ("/api/drive/{space}/upload", HttpMethod::Post, "Upload a multipart form's files into ?folder= (streamed)", "201"),
-        ("/api/drive/{space}/folders", HttpMethod::Post, "Make a folder {path}", "201"),
-        ("/api/drive/{space}/copy", HttpMethod::Post, "Copy a file or folder {from, to, to_space?}", "200"),
-        ("/api/drive/{space}/move", HttpMethod::Post, "Move or rename a file or folder {from, to, to_space?}", "200"),
-        ("/api/drive/{space}/search", HttpMethod::Get, "Files whose path contains ?q=", "200"),
-        ("/api/drive/{space}/trash", HttpMethod::Get, "The trash: [{id, path, size, deleted_ms, purge_ms}]", "200"),
-        ("/api/drive/{space}/trash", HttpMethod::Delete, "Empty the trash", "200"),
-        ("/api/drive/{space}/trash/{id}/restore", HttpMethod::Post, "Restore a trash entry {to?} (409 when a file is in the way)", "200"),
-        ("/api/drive/{space}/trash/{id}", HttpMethod::Delete, "Purge one trash entry", "204"),
-        ("/api/drive/{space}/shares", HttpMethod::Get, "The space's share links", "200"),
-        ("/api/drive/{space}/shares", HttpMethod::Post, "Make a share link {path, expires_in_secs?}: {id, url, expires_ms}", "201"),
-        ("/api/drive/{space}/shares/{id}", HttpMethod::Delete, "Revoke a share link", "204"),
-        ("/api/drive/shared/{token}", HttpMethod::Get, "Download through a share link (public; on S3 a redirect to a presigned URL)", "200"),
+        (
+            "/api/drive/{space}",
+            HttpMethod::Get,
+            "Bytes used (files, trash) and the quota of a space (`me`, `org`, `bot:<name>`)",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/quota",
+            HttpMethod::Put,
+            "Set a space's quota {quota_bytes} (admin)",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/files",
+            HttpMethod::Get,
+            "A page of files under ?folder= (?after=, ?limit= up to 1000): {items, folders, next}",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/files/{path}",
+            HttpMethod::Get,
+            "Download a file (Range, If-None-Match; ?download=true for an attachment)",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/files/{path}",
+            HttpMethod::Put,
+            "Upload the raw body as the file (streamed; 413 over drive.max_upload_bytes, 507 over the quota)",
+            "201",
+        ),
+        (
+            "/api/drive/{space}/files/{path}",
+            HttpMethod::Delete,
+            "Move a file or folder to the trash",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/meta/{path}",
+            HttpMethod::Get,
+            "A file's metadata {path, size, etag, content_type, modified_ms}",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/upload",
+            HttpMethod::Post,
+            "Upload a multipart form's files into ?folder= (streamed)",
+            "201",
+        ),
+        (
+            "/api/drive/{space}/folders",
+            HttpMethod::Post,
+            "Make a folder {path}",
+            "201",
+        ),
+        (
+            "/api/drive/{space}/copy",
+            HttpMethod::Post,
+            "Copy a file or folder {from, to, to_space?}",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/move",
+            HttpMethod::Post,
+            "Move or rename a file or folder {from, to, to_space?}",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/search",
+            HttpMethod::Get,
+            "Files whose path contains ?q=",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/trash",
+            HttpMethod::Get,
+            "The trash: [{id, path, size, deleted_ms, purge_ms}]",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/trash",
+            HttpMethod::Delete,
+            "Empty the trash",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/trash/{id}/restore",
+            HttpMethod::Post,
+            "Restore a trash entry {to?} (409 when a file is in the way)",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/trash/{id}",
+            HttpMethod::Delete,
+            "Purge one trash entry",
+            "204",
+        ),
+        (
+            "/api/drive/{space}/shares",
+            HttpMethod::Get,
+            "The space's share links",
+            "200",
+        ),
+        (
+            "/api/drive/{space}/shares",
+            HttpMethod::Post,
+            "Make a share link {path, expires_in_secs?}: {id, url, expires_ms}",
+            "201",
+        ),
+        (
+            "/api/drive/{space}/shares/{id}",
+            HttpMethod::Delete,
+            "Revoke a share link",
+            "204",
+        ),
+        (
+            "/api/drive/shared/{token}",
+            HttpMethod::Get,
+            "Download through a share link (public; on S3 a redirect to a presigned URL)",
+            "200",
+        ),
     ];
     let mut paths = PathsBuilder::new();
     for (path, method, summary, ok) in table {

@@ -136,7 +136,9 @@ impl PackageMirror {
         if report != SyncReport::default() {
             let manifest = serde_json::to_vec(&self.known).map_err(AppError::internal)?;
             let tmp = self.dir.join(".tmp-manifest");
-            tokio::fs::write(&tmp, manifest).await.map_err(AppError::internal)?;
+            tokio::fs::write(&tmp, manifest)
+                .await
+                .map_err(AppError::internal)?;
             tokio::fs::rename(&tmp, self.dir.join(MANIFEST))
                 .await
                 .map_err(AppError::internal)?;
@@ -146,7 +148,9 @@ impl PackageMirror {
 
     async fn download(&self, rel: &str, local: &Path) -> AppResult<()> {
         let parent = local.parent().ok_or(AppError::NotFound)?;
-        tokio::fs::create_dir_all(parent).await.map_err(AppError::internal)?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(AppError::internal)?;
         let key = format!("{}{rel}", self.prefix);
         let mut body = self.store.get_stream(&key, None).await?.stream;
         let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
@@ -196,7 +200,11 @@ pub async fn run(mut mirror: PackageMirror, every: Duration, stop: tokio_util::s
         match mirror.sync().await {
             Ok(r) => {
                 if r != SyncReport::default() {
-                    tracing::info!(downloaded = r.downloaded, removed = r.removed, "drive packages synced");
+                    tracing::info!(
+                        downloaded = r.downloaded,
+                        removed = r.removed,
+                        "drive packages synced"
+                    );
                 }
                 wait = every;
             }

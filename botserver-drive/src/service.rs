@@ -76,7 +76,11 @@ pub struct Drive {
 
 fn info(space: &Space, meta: &ObjectMeta, indexed: Option<&FileRow>) -> FileInfo {
     FileInfo {
-        path: meta.key.strip_prefix(&space.prefix()).unwrap_or(&meta.key).to_string(),
+        path: meta
+            .key
+            .strip_prefix(&space.prefix())
+            .unwrap_or(&meta.key)
+            .to_string(),
         size: meta.size,
         etag: meta.etag.clone(),
         content_type: indexed
@@ -158,7 +162,11 @@ impl Drive {
     pub async fn mkdir(&self, space: &Space, folder: &str) -> AppResult<String> {
         let folder = clean_path(folder)?;
         self.store
-            .put(&space.key(&format!("{folder}/{FOLDER_MARKER}"))?, Default::default(), None)
+            .put(
+                &space.key(&format!("{folder}/{FOLDER_MARKER}"))?,
+                Default::default(),
+                None,
+            )
             .await?;
         Ok(folder)
     }

@@ -41,7 +41,13 @@ pub fn content_type(name: &str, head: &[u8], declared: Option<&str>) -> String {
         return t.to_string();
     }
     let declared = declared
-        .map(|d| d.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|d| {
+            d.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|d| !d.is_empty() && d != "application/octet-stream" && d.contains('/'));
     if let Some(d) = declared {
         return d;
@@ -73,16 +79,31 @@ mod tests {
 
     #[test]
     fn content_beats_name_beats_declaration() {
-        assert_eq!(content_type("x.txt", b"%PDF-1.7 ...", Some("text/plain")), "application/pdf");
+        assert_eq!(
+            content_type("x.txt", b"%PDF-1.7 ...", Some("text/plain")),
+            "application/pdf"
+        );
         assert_eq!(
             content_type("r.xlsx", b"PK\x03\x04rest", None),
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         );
         assert_eq!(content_type("a.zip", b"PK\x03\x04", None), "application/zip");
-        assert_eq!(content_type("notes.md", b"# hi", None), "text/markdown; charset=utf-8");
-        assert_eq!(content_type("blob", b"hello", Some("application/x-thing")), "application/x-thing");
-        assert_eq!(content_type("blob", "héllo".as_bytes(), None), "text/plain; charset=utf-8");
-        assert_eq!(content_type("blob", &[0, 159, 146, 150], None), "application/octet-stream");
+        assert_eq!(
+            content_type("notes.md", b"# hi", None),
+            "text/markdown; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("blob", b"hello", Some("application/x-thing")),
+            "application/x-thing"
+        );
+        assert_eq!(
+            content_type("blob", "héllo".as_bytes(), None),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("blob", &[0, 159, 146, 150], None),
+            "application/octet-stream"
+        );
         assert_eq!(content_type("evil.png", b"<script>", None), "image/png");
     }
 

@@ -122,14 +122,26 @@ impl TrackedStore {
     }
 
     /// Records a file written into the index.
-    pub(crate) async fn record(&self, space: &Space, path: &str, meta: &ObjectMeta, content_type: Option<&str>) {
+    pub(crate) async fn record(
+        &self,
+        space: &Space,
+        path: &str,
+        meta: &ObjectMeta,
+        content_type: Option<&str>,
+    ) {
         let row = FileRow {
             space: space.id(),
             path: path.to_string(),
             size: meta.size as i64,
             etag: meta.etag.clone(),
-            content_type: content_type.map(str::to_string).or_else(|| meta.content_type.clone()),
-            modified_ms: if meta.modified_ms > 0 { meta.modified_ms } else { now_ms() },
+            content_type: content_type
+                .map(str::to_string)
+                .or_else(|| meta.content_type.clone()),
+            modified_ms: if meta.modified_ms > 0 {
+                meta.modified_ms
+            } else {
+                now_ms()
+            },
         };
         if let Err(e) = self.db.write(move |c| repo::save_file(c, &row)).await {
             // The bytes are stored; the index catches up on the next write of that file.

@@ -395,7 +395,7 @@ impl S3Store {
         &self,
         key: &str,
         first: Bytes,
-        mut rest: BytesMut,
+        over: Option<Bytes>,
         mut body: ByteStream,
         content_type: Option<&str>,
         max_bytes: u64,
@@ -437,10 +437,24 @@ impl S3Store {
             .await
             .map_err(|_| AppError::internal(anyhow!("the multipart upload's start was lost")))??;
         let upload_id = guard.upload_id.clone().expect("a fresh guard names its upload");
-        let mut parts: JoinSet<AppResult<CompletedPart>> = JoinSet::new();
+        let mut parts: JoinSet<AppResult<(CompletedPart, Bytes)>> = JoinSet::new();
+        // Buffers of parts already sent, reused for the next ones: the same few
+        // allocations carry the whole upload (no allocator churn, a flat memory profile).
+        let mut spare: Vec<BytesMut> = Vec::new();
         let mut done: Vec<CompletedPart> = Vec::new();
         let result = async {
-            let mut total = (first.len() + rest.len()) as u64;
+            // Parts are filled in buffers allocated once at their final size: at most
+            // PARTS_IN_FLIGHT parts uploading plus one filling are in memory.
+            let mut total = (first.len() + over.as_ref().map_or(0, Bytes::len)) as u64;
+            let mut rest = BytesMut::with_capacity(PART_SIZE);
+            let mut full: std::collections::VecDeque<Bytes> = std::collections::VecDeque::new();
+            let mut spill = over;
+            while let Some(piece) = spill.take() {
+                spill = fill(&mut rest, piece);
+                if rest.len() == PART_SIZE {
+                    full.push_back(std::mem::replace(&mut rest, BytesMut::with_capacity(PART_SIZE)).freeze());
+                }
+            }
             let mut next_part: i32 = 1;
             let mut pending = Some(first);
             let mut finished = false;
@@ -453,7 +467,12 @@ impl S3Store {
                         )));
                     }
                     while parts.len() >= PARTS_IN_FLIGHT {
-                        done.push(join_part(parts.join_next().await)?);
+                        let (part, data) = join_part(parts.join_next().await)?;
+                        done.push(part);
+                        if let Ok(mut buf) = data.try_into_mut() {
+                            buf.clear();
+                            spare.push(buf);
+                        }
                     }
                     parts.spawn(upload_part(
                         self.client.clone(),
@@ -465,8 +484,8 @@ impl S3Store {
                     ));
                     next_part += 1;
                 }
-                if rest.len() >= PART_SIZE {
-                    pending = Some(rest.split_to(PART_SIZE).freeze());
+                if let Some(part) = full.pop_front() {
+                    pending = Some(part);
                     continue;
                 }
                 if finished {
@@ -484,14 +503,22 @@ impl S3Store {
                                 limit_bytes: max_bytes,
                             });
                         }
-                        rest.extend_from_slice(&piece);
+                        let mut spill = Some(piece);
+                        while let Some(piece) = spill.take() {
+                            spill = fill(&mut rest, piece);
+                            if rest.len() == PART_SIZE {
+                                let next = spare.pop().unwrap_or_else(|| BytesMut::with_capacity(PART_SIZE));
+                                let part = std::mem::replace(&mut rest, next);
+                                full.push_back(part.freeze());
+                            }
+                        }
                     }
                     Some(Err(e)) => return Err(AppError::bad_request(format!("the upload failed: {e}"))),
                     None => finished = true,
                 }
             }
             while let Some(joined) = parts.join_next().await {
-                done.push(join_part(Some(joined))?);
+                done.push(join_part(Some(joined))?.0);
             }
             done.sort_by_key(|p| p.part_number());
             let completed = self
@@ -608,6 +635,7 @@ async fn abort_upload(client: Client, bucket: String, key: String, upload_id: St
     }
 }
 
+/// Sends one part; returns it with (a handle on) its bytes, for reuse once the SDK let go.
 async fn upload_part(
     client: Client,
     bucket: String,
@@ -615,26 +643,27 @@ async fn upload_part(
     upload_id: String,
     number: i32,
     data: Bytes,
-) -> AppResult<CompletedPart> {
+) -> AppResult<(CompletedPart, Bytes)> {
     let out = client
         .upload_part()
         .bucket(bucket)
         .key(key)
         .upload_id(upload_id)
         .part_number(number)
-        .body(SdkByteStream::from(data))
+        .body(SdkByteStream::from(data.clone()))
         .send()
         .await
         .map_err(|e| sdk_err("upload a part", e))?;
-    Ok(CompletedPart::builder()
+    let part = CompletedPart::builder()
         .part_number(number)
         .set_e_tag(out.e_tag().map(str::to_string))
-        .build())
+        .build();
+    Ok((part, data))
 }
 
 fn join_part(
-    joined: Option<Result<AppResult<CompletedPart>, tokio::task::JoinError>>,
-) -> AppResult<CompletedPart> {
+    joined: Option<Result<AppResult<(CompletedPart, Bytes)>, tokio::task::JoinError>>,
+) -> AppResult<(CompletedPart, Bytes)> {
     match joined {
         Some(Ok(part)) => part,
         Some(Err(e)) => Err(AppError::internal(anyhow!("a part upload task failed: {e}"))),
@@ -721,25 +750,42 @@ fn copy_source(bucket: &str, key: &str) -> String {
     out
 }
 
-/// Reads the first [`PART_SIZE`] bytes of `body` (or all of it, when shorter): the bytes
-/// and whether the body ended.
-async fn read_first_part(body: &mut ByteStream, max_bytes: u64) -> AppResult<(BytesMut, bool)> {
-    let mut buf = BytesMut::new();
-    while buf.len() <= PART_SIZE {
+/// Copies `piece` into `part` (allocated once at [`PART_SIZE`], so it never grows and
+/// reallocates) up to the part's size; returns what did not fit.
+fn fill(part: &mut BytesMut, piece: Bytes) -> Option<Bytes> {
+    let take = (PART_SIZE - part.len()).min(piece.len());
+    part.extend_from_slice(&piece[..take]);
+    (take < piece.len()).then(|| piece.slice(take..))
+}
+
+/// The first part of an upload: up to [`PART_SIZE`] bytes of `body`, what arrived beyond
+/// them, and whether the body ended within them.
+async fn read_first_part(
+    body: &mut ByteStream,
+    max_bytes: u64,
+) -> AppResult<(BytesMut, Option<Bytes>, bool)> {
+    let mut buf = BytesMut::with_capacity(PART_SIZE);
+    let mut total = 0u64;
+    loop {
         match body.next().await {
             Some(Ok(piece)) => {
-                if (buf.len() + piece.len()) as u64 > max_bytes {
+                total += piece.len() as u64;
+                if total > max_bytes {
                     return Err(AppError::PayloadTooLarge {
                         limit_bytes: max_bytes,
                     });
                 }
-                buf.extend_from_slice(&piece);
+                if buf.len() == PART_SIZE {
+                    return Ok((buf, Some(piece), false));
+                }
+                if let Some(over) = fill(&mut buf, piece) {
+                    return Ok((buf, Some(over), false));
+                }
             }
             Some(Err(e)) => return Err(AppError::bad_request(format!("the upload failed: {e}"))),
-            None => return Ok((buf, true)),
+            None => return Ok((buf, None, true)),
         }
     }
-    Ok((buf, false))
 }
 
 #[async_trait]
@@ -832,12 +878,11 @@ impl ObjectStore for S3Store {
         max_bytes: u64,
     ) -> AppResult<ObjectMeta> {
         check_key(key)?;
-        let (mut buf, ended) = read_first_part(&mut body, max_bytes).await?;
+        let (first, over, ended) = read_first_part(&mut body, max_bytes).await?;
         if ended {
-            return self.put_whole(key, buf.freeze(), content_type).await;
+            return self.put_whole(key, first.freeze(), content_type).await;
         }
-        let first = buf.split_to(PART_SIZE).freeze();
-        self.put_multipart(key, first, buf, body, content_type, max_bytes)
+        self.put_multipart(key, first.freeze(), over, body, content_type, max_bytes)
             .await
     }
 

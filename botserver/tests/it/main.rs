@@ -4,6 +4,7 @@
 mod bots_api;
 mod chat;
 mod cli;
+mod drive;
 mod durability;
 mod kb;
 mod llm;
