@@ -115,7 +115,11 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     /// bodies and enforces its own limits (sizes, quotas, idle timeouts).
     pub fn streaming(mut self, method: &str, path: &str) -> Self {
         let mut found = false;
-        for r in self.rules.iter_mut().filter(|r| r.method == method && r.path == path) {
+        for r in self
+            .rules
+            .iter_mut()
+            .filter(|r| r.method == method && r.path == path)
+        {
             r.streaming = true;
             found = true;
         }

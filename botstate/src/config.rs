@@ -477,7 +477,8 @@ impl Config {
             }
             let b = &d.s3_bucket;
             let valid = (3..=63).contains(&b.len())
-                && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+                && b.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
             if !valid {
                 return Err(ConfigError::key(
                     "drive.s3_bucket",

@@ -73,7 +73,9 @@ pub trait ObjectStore: Send + Sync {
         while let Some(piece) = body.next().await {
             let piece = piece.map_err(|e| AppError::bad_request(format!("the upload failed: {e}")))?;
             if (all.len() + piece.len()) as u64 > max_bytes {
-                return Err(AppError::PayloadTooLarge { limit_bytes: max_bytes });
+                return Err(AppError::PayloadTooLarge {
+                    limit_bytes: max_bytes,
+                });
             }
             all.extend_from_slice(&piece);
         }
