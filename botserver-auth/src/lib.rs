@@ -41,6 +41,7 @@ pub const MODULE: Module = Module {
     migrations: Some(&MIGRATIONS),
     openapi,
     install: Some(install),
+    start: None,
 };
 
 #[async_trait]

@@ -45,6 +45,7 @@ pub const MODULE: botserver_core::Module = botserver_core::Module {
     migrations: Some(&MIGRATIONS),
     openapi: api::openapi,
     install: Some(install),
+    start: None,
 };
 
 fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {

@@ -36,6 +36,7 @@ pub const MODULE: botserver_core::Module = botserver_core::Module {
     migrations: Some(&MIGRATIONS),
     openapi,
     install: Some(install),
+    start: None,
 };
 
 fn openapi() -> utoipa::openapi::OpenApi {

@@ -39,6 +39,9 @@ pub fn build_app_with_rules(state: Arc<AppState>, modules: &[&Module]) -> (Route
     for module in modules {
         routes = routes.merge((module.router)(state.clone()));
     }
+    for start in modules.iter().filter_map(|m| m.start) {
+        start(&state);
+    }
     if let Some(dir) = &config.static_dir {
         routes = routes.nest_service("/static", Access::Public, ServeDir::new(dir));
     }

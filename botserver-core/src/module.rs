@@ -24,6 +24,11 @@ pub struct Module {
     /// Plugs the domain's service implementations into the state (after migrations,
     /// before serving), e.g. the auth domain sets `state.auth`.
     pub install: Option<for<'a> fn(&'a mut AppState) -> InstallFuture<'a>>,
+    /// Starts the domain's background work that needs the finished state (other
+    /// domains' services installed after this one), once the app is built to serve, e.g.
+    /// the scheduler's runner, which calls the engine. Commands that do not serve never
+    /// call it.
+    pub start: Option<fn(&Arc<AppState>)>,
 }
 
 impl Module {

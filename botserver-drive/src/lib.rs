@@ -46,6 +46,7 @@ pub const MODULE: botserver_core::Module = botserver_core::Module {
     migrations: Some(&MIGRATIONS),
     openapi: api::openapi,
     install: Some(install),
+    start: None,
 };
 
 /// The drive's routes. Panics if `install` did not run (a wiring bug, found at start-up).

@@ -58,6 +58,7 @@ pub const MODULE: botserver_core::Module = botserver_core::Module {
     migrations: Some(&MIGRATIONS),
     openapi: api::openapi,
     install: Some(install),
+    start: None,
 };
 
 /// The installed service and the stop switch of its background indexer (the CLI stops it

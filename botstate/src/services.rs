@@ -534,6 +534,52 @@ pub trait DialogEngine: Send + Sync {
     async fn run_tool(&self, _call: ToolInput) -> AppResult<ToolOutput> {
         Err(AppError::NotConfigured("tools"))
     }
+    /// Runs a script of a bot once, outside any conversation (a scheduled job, an event,
+    /// a webhook): the payload is the script's `body` variable; the current version of
+    /// the script runs. `NotFound` for an unknown bot or script.
+    async fn run_script(&self, _call: ScriptCall) -> AppResult<ToolOutput> {
+        Err(AppError::NotConfigured("dialog engine"))
+    }
+}
+
+/// A script to run once for a job or an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScriptCall {
+    /// The bot.
+    pub bot: BotId,
+    /// The script's path in the package (`daily.bas`).
+    pub script: String,
+    /// What triggered it (`schedule`, `webhook:orders`, …): the run's channel and
+    /// session name.
+    pub event: String,
+    /// The script's `body` variable.
+    pub payload: serde_json::Value,
+}
+
+/// A to-do item to create.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The bot that creates it (`CREATE TASK`), if a bot does.
+    pub bot: Option<BotId>,
+    /// Who creates it: a user id, or `bot:<name>`.
+    pub created_by: String,
+    /// The title.
+    pub title: String,
+    /// Longer text.
+    pub description: String,
+    /// Who should do it: a user id, or a name or e-mail address as a script wrote it.
+    pub assignee: Option<String>,
+    /// When it is due, Unix milliseconds.
+    pub due_ms: Option<i64>,
+    /// The project it belongs to.
+    pub project: Option<String>,
+}
+
+/// The task list, as other domains reach it (BASIC's `CREATE TASK`).
+#[async_trait]
+pub trait TaskList: Send + Sync {
+    /// Creates a task; returns its id.
+    async fn create(&self, task: NewTask) -> AppResult<String>;
 }
 
 /// One passage a knowledge base returned.
@@ -666,6 +712,13 @@ impl Scheduler for NotConfigured {
     }
     async fn list(&self, _: BotId) -> AppResult<Vec<JobSpec>> {
         Err(AppError::NotConfigured("scheduler"))
+    }
+}
+
+#[async_trait]
+impl TaskList for NotConfigured {
+    async fn create(&self, _: NewTask) -> AppResult<String> {
+        Err(AppError::NotConfigured("tasks"))
     }
 }
 

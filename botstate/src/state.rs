@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::redis_cache::RedisCache;
 use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_secrets_file};
 use crate::services::{
-    DialogEngine, DocumentReader, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler,
+    DialogEngine, DocumentReader, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, TaskList,
     VectorStore,
 };
 use std::any::{Any, TypeId};
@@ -50,6 +50,8 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     /// Scheduled jobs.
     pub scheduler: Arc<dyn Scheduler>,
+    /// To-do items (the tasks domain's task list).
+    pub todos: Arc<dyn TaskList>,
     /// Bot conversations.
     pub dialogs: Arc<dyn DialogEngine>,
     /// Turns bearer tokens and API keys into callers.
@@ -145,6 +147,7 @@ impl AppState {
             bots: Arc::new(BotRegistry::default()),
             mailer: Arc::new(NotConfigured),
             scheduler: Arc::new(NotConfigured),
+            todos: Arc::new(NotConfigured),
             dialogs: Arc::new(NotConfigured),
             auth: Arc::new(NotConfigured),
             metrics: Arc::new(Metrics::default()),

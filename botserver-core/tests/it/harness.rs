@@ -85,4 +85,5 @@ pub const TEST_MODULE: Module = Module {
     migrations: None,
     openapi,
     install: None,
+    start: None,
 };

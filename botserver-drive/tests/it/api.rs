@@ -71,6 +71,7 @@ const AUTH_DOUBLE: Module = Module {
     migrations: None,
     openapi: utoipa::openapi::OpenApi::default,
     install: Some(install_auth),
+    start: None,
 };
 
 /// Which store the app's drive uses.

@@ -62,6 +62,7 @@ const AUTH_DOUBLE: Module = Module {
     migrations: None,
     openapi: utoipa::openapi::OpenApi::default,
     install: Some(install_auth),
+    start: None,
 };
 
 async fn app() -> TestApp {

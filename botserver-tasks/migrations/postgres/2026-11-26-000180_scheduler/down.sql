@@ -1,0 +1,2 @@
+DROP TABLE sched_runs;
+DROP TABLE sched_jobs;
