@@ -26,7 +26,6 @@ pub fn routes(dialogs: Arc<Dialogs>) -> Routes {
         .post("/api/bots/{bot}/dialog", user, dialog_turn)
         .get("/api/bots/{bot}/tools", user, list_tools)
         .post("/api/bots/{bot}/tools/{tool}", user, call_tool)
-        .post("/api/bots/{bot}/webhooks/{name}", Access::Public, webhook)
         .merge(crate::admin::routes())
         .with_state(dialogs)
 }
@@ -152,39 +151,6 @@ async fn call_tool(
     Ok(Json(json!({ "result": run.result, "messages": run.messages })))
 }
 
-async fn webhook(
-    State(d): S,
-    Path((bot, name)): Path<(String, String)>,
-    AppJson(body): AppJson<Value>,
-) -> ApiResult<Json<Value>> {
-    let (id, pkg) = bot_id(&d, &bot)?;
-    let event = format!("webhook:{name}");
-    let script = pkg
-        .programs
-        .iter()
-        .find(|(_, p)| {
-            p.compiled
-                .hooks
-                .iter()
-                .any(|h| matches!(h, crate::compile::Hook::Event { name, .. } if name.eq_ignore_ascii_case(&event)))
-        })
-        .map(|(f, _)| f.clone())
-        .ok_or(AppError::NotFound)?;
-    let info = SessionInfo {
-        bot_id: id,
-        bot_name: pkg.name.clone(),
-        session_id: format!("webhook:{name}"),
-        user_id: String::new(),
-        user_name: String::new(),
-        user_email: String::new(),
-        user_phone: String::new(),
-        channel: "webhook".into(),
-        language: pkg.config.get("language").cloned().unwrap_or_else(|| "en".into()),
-    };
-    let run = d.run_script(info, &script, body).await?;
-    Ok(Json(json!({ "result": run.result, "messages": run.messages })))
-}
-
 /// The engine's paths for `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -220,13 +186,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             PathItem::new(
                 HttpMethod::Post,
                 op("Run a tool with JSON arguments -> {result, messages}"),
-            ),
-        )
-        .path(
-            "/api/bots/{bot}/webhooks/{name}",
-            PathItem::new(
-                HttpMethod::Post,
-                op("Fire the script declaring WEBHOOK name, with the JSON body as `body`"),
             ),
         )
         .build();

@@ -158,7 +158,7 @@ impl Dialogs {
     /// Makes a package the current version of its bot: stores its sources by hash (so
     /// conversations can finish on them), defines its tables and hands its schedules and
     /// hooks to the scheduler. Returns the bot's id.
-    pub async fn install(&self, package: Package) -> AppResult<BotId> {
+    pub async fn install(&self, mut package: Package) -> AppResult<BotId> {
         let bot = BotId::for_name(&package.name);
         let rows: Vec<(String, String, String)> = package
             .programs
@@ -182,11 +182,26 @@ impl Dialogs {
                 .await?;
         }
         let jobs = crate::hooks::jobs(bot, &package);
-        // With no scheduler yet, a bot without schedules has nothing to register: quiet.
-        if let Err(e) = self.services.scheduler.sync_bot_jobs(bot, jobs.clone()).await
-            && !jobs.is_empty()
-        {
-            tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered");
+        match self.services.scheduler.sync_bot_jobs(bot, jobs.clone()).await {
+            // A registration the scheduler refused (a malformed cron expression, an unknown
+            // time zone) is an error of its script line, shown to the bot's admins.
+            Ok(rejected) => {
+                for r in rejected {
+                    let (file, line) = r.name.rsplit_once(':').unwrap_or((&r.name, "0"));
+                    tracing::warn!(bot = %package.name, job = %r.name, reason = %r.reason, "not scheduled");
+                    package.errors.push(crate::compile::CompileError {
+                        file: file.to_string(),
+                        line: line.parse().unwrap_or(0),
+                        col: 1,
+                        message: format!("not scheduled: {}", r.reason),
+                    });
+                }
+            }
+            // With no scheduler, a bot without schedules has nothing to register: quiet.
+            Err(e) if !jobs.is_empty() => {
+                tracing::warn!(bot = %package.name, error = %e, jobs = jobs.len(), "schedules not registered")
+            }
+            Err(_) => {}
         }
         self.services.bots.publish(botstate::BotInfo {
             id: bot,
@@ -969,6 +984,29 @@ impl DialogEngine for Dialogs {
             user_phone: String::new(),
         };
         let run = Dialogs::run_tool(self, info, &call.name, &call.arguments).await?;
+        Ok(ToolOutput {
+            result: run.result,
+            messages: run.messages,
+        })
+    }
+
+    async fn run_script(&self, call: botstate::services::ScriptCall) -> AppResult<ToolOutput> {
+        let pkg = self.package(call.bot).ok_or(AppError::NotFound)?;
+        if pkg.program(&call.script).is_none() {
+            return Err(AppError::NotFound);
+        }
+        let info = SessionInfo {
+            bot_id: call.bot,
+            bot_name: pkg.name.clone(),
+            session_id: format!("{}:{}", call.event, call.script),
+            user_id: String::new(),
+            channel: call.event.split(':').next().unwrap_or("schedule").to_string(),
+            language: pkg.config.get("language").cloned().unwrap_or_else(|| "en".into()),
+            user_name: String::new(),
+            user_email: String::new(),
+            user_phone: String::new(),
+        };
+        let run = Dialogs::run_script(self, info, &call.script, call.payload).await?;
         Ok(ToolOutput {
             result: run.result,
             messages: run.messages,

@@ -61,7 +61,10 @@ fn weekday_field(field: &str) -> AppResult<String> {
             let (range, step) = part.split_once('/').map_or((part, None), |(r, s)| (r, Some(s)));
             match range.split_once('-') {
                 Some((a, b))
-                    if a.parse::<u32>().ok().zip(b.parse::<u32>().ok()).is_some_and(|(a, b)| a > b)
+                    if a.parse::<u32>()
+                        .ok()
+                        .zip(b.parse::<u32>().ok())
+                        .is_some_and(|(a, b)| a > b)
                         && step.is_none() =>
                 {
                     format!("{a}-7,1-{b}")
@@ -77,10 +80,11 @@ impl CronSchedule {
     /// Parses `expr` (5 or 6 fields) for the time zone `tz` (an IANA name). The error
     /// says what is wrong.
     pub fn parse(expr: &str, tz: &str) -> AppResult<CronSchedule> {
-        let tz: Tz = tz
-            .trim()
-            .parse()
-            .map_err(|_| AppError::bad_request(format!("unknown time zone `{tz}` (an IANA name like Europe/Lisbon)")))?;
+        let tz: Tz = tz.trim().parse().map_err(|_| {
+            AppError::bad_request(format!(
+                "unknown time zone `{tz}` (an IANA name like Europe/Lisbon)"
+            ))
+        })?;
         let fields: Vec<&str> = expr.split_whitespace().collect();
         let (secs, rest) = match fields.len() {
             5 => ("0", &fields[..]),
@@ -91,9 +95,8 @@ impl CronSchedule {
                 )));
             }
         };
-        let weekday = weekday_field(rest[4]).map_err(|e| {
-            AppError::bad_request(format!("malformed cron `{expr}`: {}", e.public_message()))
-        })?;
+        let weekday = weekday_field(rest[4])
+            .map_err(|e| AppError::bad_request(format!("malformed cron `{expr}`: {}", e.public_message())))?;
         let full = format!("{secs} {} {} {} {} {weekday}", rest[0], rest[1], rest[2], rest[3]);
         let schedule = cron::Schedule::from_str(&full)
             .map_err(|e| AppError::bad_request(format!("malformed cron `{expr}`: {e}")))?;
@@ -116,7 +119,9 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap().timestamp_millis()
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
@@ -133,7 +138,11 @@ mod tests {
         // 2026-01-02 is a Friday.
         let fri = ms(2026, 1, 2, 12, 0, 0);
         let weekdays = CronSchedule::parse("0 9 * * 1-5", "UTC").unwrap();
-        assert_eq!(weekdays.next_after(fri), Some(ms(2026, 1, 5, 9, 0, 0)), "Monday, not Sunday");
+        assert_eq!(
+            weekdays.next_after(fri),
+            Some(ms(2026, 1, 5, 9, 0, 0)),
+            "Monday, not Sunday"
+        );
         let sunday = CronSchedule::parse("0 9 * * 0", "UTC").unwrap();
         assert_eq!(sunday.next_after(fri), Some(ms(2026, 1, 4, 9, 0, 0)));
         let seven = CronSchedule::parse("0 9 * * 7", "UTC").unwrap();
@@ -148,11 +157,20 @@ mod tests {
     fn time_zones_follow_the_wall_clock() {
         // 09:00 in São Paulo (UTC-3) is 12:00 UTC.
         let sp = CronSchedule::parse("0 9 * * *", "America/Sao_Paulo").unwrap();
-        assert_eq!(sp.next_after(ms(2026, 3, 1, 0, 0, 0)), Some(ms(2026, 3, 1, 12, 0, 0)));
+        assert_eq!(
+            sp.next_after(ms(2026, 3, 1, 0, 0, 0)),
+            Some(ms(2026, 3, 1, 12, 0, 0))
+        );
         // Lisbon: UTC+1 in summer, UTC in winter.
         let lx = CronSchedule::parse("0 9 * * *", "Europe/Lisbon").unwrap();
-        assert_eq!(lx.next_after(ms(2026, 7, 1, 0, 0, 0)), Some(ms(2026, 7, 1, 8, 0, 0)));
-        assert_eq!(lx.next_after(ms(2026, 1, 1, 0, 0, 0)), Some(ms(2026, 1, 1, 9, 0, 0)));
+        assert_eq!(
+            lx.next_after(ms(2026, 7, 1, 0, 0, 0)),
+            Some(ms(2026, 7, 1, 8, 0, 0))
+        );
+        assert_eq!(
+            lx.next_after(ms(2026, 1, 1, 0, 0, 0)),
+            Some(ms(2026, 1, 1, 9, 0, 0))
+        );
     }
 
     #[test]

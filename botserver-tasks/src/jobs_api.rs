@@ -114,12 +114,20 @@ async fn set_paused(api: &JobsApi, p: &Principal, name: &str, job: &str, paused:
 }
 
 /// `POST /api/bots/{bot}/jobs/{id}/pause`.
-async fn pause(State(api): S, Caller(p): Caller, Path((name, job)): Path<(String, String)>) -> ApiResult<Json<JobRow>> {
+async fn pause(
+    State(api): S,
+    Caller(p): Caller,
+    Path((name, job)): Path<(String, String)>,
+) -> ApiResult<Json<JobRow>> {
     Ok(Json(set_paused(&api, &p, &name, &job, true).await?))
 }
 
 /// `POST /api/bots/{bot}/jobs/{id}/resume`: continues from now.
-async fn resume(State(api): S, Caller(p): Caller, Path((name, job)): Path<(String, String)>) -> ApiResult<Json<JobRow>> {
+async fn resume(
+    State(api): S,
+    Caller(p): Caller,
+    Path((name, job)): Path<(String, String)>,
+) -> ApiResult<Json<JobRow>> {
     Ok(Json(set_paused(&api, &p, &name, &job, false).await?))
 }
 
@@ -151,12 +159,42 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         b.build()
     };
     let table: [(&str, HttpMethod, &str, &str); 6] = [
-        ("/api/bots/{bot}/jobs", HttpMethod::Get, "The bot's jobs with their next due time and last run", "200"),
-        ("/api/bots/{bot}/jobs/{id}/runs", HttpMethod::Get, "A job's runs, newest first (?limit=, default 50): start, end, outcome, error, output", "200"),
-        ("/api/bots/{bot}/jobs/{id}", HttpMethod::Patch, "Set a job's missed-run policy {missed: once|skip}", "200"),
-        ("/api/bots/{bot}/jobs/{id}/pause", HttpMethod::Post, "Pause a job", "200"),
-        ("/api/bots/{bot}/jobs/{id}/resume", HttpMethod::Post, "Resume a job (from now)", "200"),
-        ("/api/bots/{bot}/jobs/{id}/run", HttpMethod::Post, "Run a job now: 202 {run}", "202"),
+        (
+            "/api/bots/{bot}/jobs",
+            HttpMethod::Get,
+            "The bot's jobs with their next due time and last run",
+            "200",
+        ),
+        (
+            "/api/bots/{bot}/jobs/{id}/runs",
+            HttpMethod::Get,
+            "A job's runs, newest first (?limit=, default 50): start, end, outcome, error, output",
+            "200",
+        ),
+        (
+            "/api/bots/{bot}/jobs/{id}",
+            HttpMethod::Patch,
+            "Set a job's missed-run policy {missed: once|skip}",
+            "200",
+        ),
+        (
+            "/api/bots/{bot}/jobs/{id}/pause",
+            HttpMethod::Post,
+            "Pause a job",
+            "200",
+        ),
+        (
+            "/api/bots/{bot}/jobs/{id}/resume",
+            HttpMethod::Post,
+            "Resume a job (from now)",
+            "200",
+        ),
+        (
+            "/api/bots/{bot}/jobs/{id}/run",
+            HttpMethod::Post,
+            "Run a job now: 202 {run}",
+            "202",
+        ),
     ];
     let mut paths = PathsBuilder::new();
     for (path, method, summary, ok) in table {

@@ -62,7 +62,11 @@ impl SchedulerMetrics {
         let mut r = metrics.registry.lock().unwrap_or_else(|e| e.into_inner());
         let r = r.sub_registry_with_prefix("scheduler");
         r.register("runs", "Job runs by outcome", m.runs.clone());
-        r.register("lag_seconds", "Delay between a tick's due time and its start", m.lag.clone());
+        r.register(
+            "lag_seconds",
+            "Delay between a tick's due time and its start",
+            m.lag.clone(),
+        );
         m
     }
 }
@@ -123,7 +127,13 @@ fn output_text(out: &ToolOutput) -> String {
 
 /// Claims due ticks in one transaction: jobs in id order (so instances lock rows in the
 /// same order), each by a compare-and-set of its due time, its run inserted with it.
-fn claim_ticks(c: &mut AnyConnection, instance: &str, now: i64, lease: i64, missed_after: i64) -> Result<Vec<Claimed>, DbErr> {
+fn claim_ticks(
+    c: &mut AnyConnection,
+    instance: &str,
+    now: i64,
+    lease: i64,
+    missed_after: i64,
+) -> Result<Vec<Claimed>, DbErr> {
     let due: Vec<JobRow> = sj::table
         .filter(sj::next_due_ms.le(now).and(sj::paused.eq(false)))
         .order(sj::id.asc())
@@ -154,6 +164,7 @@ fn claim_ticks(c: &mut AnyConnection, instance: &str, now: i64, lease: i64, miss
             error: None,
             output: (!run).then(|| "missed while the scheduler was down (policy skip)".to_string()),
             trigger_source: "schedule".into(),
+            payload: None,
         };
         diesel::insert_into(sr::table).values(&row).execute(c)?;
         if run {
@@ -164,7 +175,12 @@ fn claim_ticks(c: &mut AnyConnection, instance: &str, now: i64, lease: i64, miss
 }
 
 /// Claims queued runs, retries that are due, and runs whose lease expired.
-fn claim_runs(c: &mut AnyConnection, instance: &str, now: i64, lease: i64) -> Result<Vec<(Claimed, bool)>, DbErr> {
+fn claim_runs(
+    c: &mut AnyConnection,
+    instance: &str,
+    now: i64,
+    lease: i64,
+) -> Result<Vec<(Claimed, bool)>, DbErr> {
     let waiting: Vec<RunRow> = sr::table
         .filter(
             sr::state
@@ -222,7 +238,10 @@ fn claim_runs(c: &mut AnyConnection, instance: &str, now: i64, lease: i64) -> Re
         run.instance = instance.to_string();
         if gave_up {
             let why = if crashed {
-                format!("gave up after {} attempts (the last one's instance stopped)", run.attempt - 1)
+                format!(
+                    "gave up after {} attempts (the last one's instance stopped)",
+                    run.attempt - 1
+                )
             } else {
                 format!("gave up after {} attempts", run.attempt - 1)
             };
@@ -247,7 +266,11 @@ impl Runner {
         Runner {
             sched,
             engine,
-            instance: format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             metrics,
             slots: Arc::new(tokio::sync::Semaphore::new(64)),
         }
@@ -269,7 +292,11 @@ impl Runner {
             .write(move |c| claim_ticks(c, &me, now, lease, missed))
             .await?;
         let me = self.instance.clone();
-        let runs = self.sched.db.write(move |c| claim_runs(c, &me, now, lease)).await?;
+        let runs = self
+            .sched
+            .db
+            .write(move |c| claim_runs(c, &me, now, lease))
+            .await?;
         let started = ticks.len() + runs.len();
         for claimed in ticks {
             self.metrics
@@ -308,7 +335,12 @@ impl Runner {
                     let _ = db
                         .write(move |c| {
                             diesel::update(
-                                sr::table.filter(sr::id.eq(&id).and(sr::instance.eq(&me)).and(sr::state.eq(state::RUNNING))),
+                                sr::table.filter(
+                                    sr::id
+                                        .eq(&id)
+                                        .and(sr::instance.eq(&me))
+                                        .and(sr::state.eq(state::RUNNING)),
+                                ),
                             )
                             .set(sr::lease_until_ms.eq(until))
                             .execute(c)?;
@@ -333,7 +365,12 @@ impl Runner {
 
     /// Runs `job` now on this instance with `payload` as the script's `body` (a webhook),
     /// recorded in its history; a failure is final (the caller gets it) and not retried.
-    pub async fn run_now(&self, job: &JobRow, source: &str, payload: serde_json::Value) -> AppResult<ToolOutput> {
+    pub async fn run_now(
+        &self,
+        job: &JobRow,
+        source: &str,
+        payload: serde_json::Value,
+    ) -> AppResult<ToolOutput> {
         let now = now_ms();
         let run = RunRow {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -349,6 +386,7 @@ impl Runner {
             error: None,
             output: None,
             trigger_source: source.to_string(),
+            payload: None,
         };
         let saved = run.clone();
         // (job, due time) is unique: a second call in the same millisecond takes the next.
@@ -380,7 +418,12 @@ impl Runner {
         result
     }
 
-    async fn call(&self, job: &JobRow, run: &RunRow, payload: Option<serde_json::Value>) -> AppResult<ToolOutput> {
+    async fn call(
+        &self,
+        job: &JobRow,
+        run: &RunRow,
+        payload: Option<serde_json::Value>,
+    ) -> AppResult<ToolOutput> {
         let stored: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
         if job.kind == KIND_INTERNAL {
             let handler = self
@@ -393,12 +436,15 @@ impl Runner {
                 messages: Vec::new(),
             });
         }
-        let bot = uuid::Uuid::parse_str(&job.bot_id).map(BotId).map_err(|_| AppError::NotFound)?;
+        let bot = uuid::Uuid::parse_str(&job.bot_id)
+            .map(BotId)
+            .map_err(|_| AppError::NotFound)?;
         let event = match job.trigger_kind.as_str() {
             "event" => job.event.clone(),
             _ => "schedule".to_string(),
         };
-        let body = payload.unwrap_or_else(|| {
+        let queued = run.payload.as_deref().and_then(|p| serde_json::from_str(p).ok());
+        let body = payload.or(queued).unwrap_or_else(|| {
             serde_json::json!({ "due_ms": run.due_ms, "attempt": run.attempt, "source": run.trigger_source })
         });
         self.engine
@@ -429,7 +475,10 @@ impl Runner {
             }
             Err(e) => (state::FAILED, 0, Some(cut(e)), None),
         };
-        self.metrics.runs.get_or_create(&[("outcome", state.to_string())]).inc();
+        self.metrics
+            .runs
+            .get_or_create(&[("outcome", state.to_string())])
+            .inc();
         if state == state::FAILED {
             tracing::warn!(job = %job.name, attempts = run.attempt, error = ?error, "scheduler: a run failed");
         }

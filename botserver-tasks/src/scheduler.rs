@@ -14,7 +14,7 @@ use crate::cron_expr::CronSchedule;
 use crate::runner::now_ms;
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
-use botstate::services::{JobSpec, Scheduler, Trigger};
+use botstate::services::{JobSpec, RejectedJob, Scheduler, Trigger};
 use botstate::{AnyConnection, Db, DbErr};
 use diesel::prelude::*;
 use futures_util::future::BoxFuture;
@@ -58,6 +58,7 @@ diesel::table! {
         error -> Nullable<Text>,
         output -> Nullable<Text>,
         trigger_source -> Text,
+        payload -> Nullable<Text>,
     }
 }
 
@@ -90,7 +91,9 @@ pub mod state {
 pub const MISSED_POLICIES: [&str; 2] = ["once", "skip"];
 
 /// One registration.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
+)]
 #[diesel(table_name = sched_jobs, treat_none_as_null = true)]
 pub struct JobRow {
     /// Derived from the bot and the name (internal jobs: from their key).
@@ -146,6 +149,9 @@ pub struct RunRow {
     pub output: Option<String>,
     /// `schedule`, `event`, `manual`, `webhook`.
     pub trigger_source: String,
+    /// An event's data (JSON), given to the script as `body`.
+    #[serde(skip)]
+    pub payload: Option<String>,
 }
 
 /// What an internal job runs: its payload in, a line for the history out.
@@ -193,9 +199,12 @@ pub struct DbScheduler {
 
 /// The id of a bot's job.
 pub fn job_id(bot: BotId, name: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("job\0{bot}\0{name}").as_bytes())
-        .simple()
-        .to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("job\0{bot}\0{name}").as_bytes(),
+    )
+    .simple()
+    .to_string()
 }
 
 fn internal_id(key: &str) -> String {
@@ -365,7 +374,12 @@ impl DbScheduler {
         self.db
             .run(move |c| {
                 Ok(sj::table
-                    .filter(sj::bot_id.eq(&b).and(sj::trigger_kind.eq("event")).and(sj::event.eq(&e)))
+                    .filter(
+                        sj::bot_id
+                            .eq(&b)
+                            .and(sj::trigger_kind.eq("event"))
+                            .and(sj::event.eq(&e)),
+                    )
                     .select(JobRow::as_select())
                     .first(c)
                     .optional()?)
@@ -400,7 +414,11 @@ impl DbScheduler {
         self.db
             .write(move |c| {
                 diesel::update(sj::table.find(&id))
-                    .set((sj::paused.eq(paused), sj::next_due_ms.eq(next), sj::updated_ms.eq(now_ms())))
+                    .set((
+                        sj::paused.eq(paused),
+                        sj::next_due_ms.eq(next),
+                        sj::updated_ms.eq(now_ms()),
+                    ))
                     .execute(c)?;
                 Ok(())
             })
@@ -417,7 +435,9 @@ impl DbScheduler {
         let (id, p) = (job.id.clone(), policy.to_string());
         self.db
             .write(move |c| {
-                diesel::update(sj::table.find(&id)).set(sj::missed.eq(&p)).execute(c)?;
+                diesel::update(sj::table.find(&id))
+                    .set(sj::missed.eq(&p))
+                    .execute(c)?;
                 Ok(())
             })
             .await
@@ -426,6 +446,10 @@ impl DbScheduler {
     /// Queues a run of `job` now ("run now", an event): any instance claims it within a
     /// poll. Returns the run's id.
     pub async fn queue_run(&self, job: &JobRow, source: &str) -> AppResult<String> {
+        self.queue_with(job, source, None).await
+    }
+
+    async fn queue_with(&self, job: &JobRow, source: &str, payload: Option<String>) -> AppResult<String> {
         let now = now_ms();
         let run = RunRow {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -441,6 +465,7 @@ impl DbScheduler {
             error: None,
             output: None,
             trigger_source: source.to_string(),
+            payload,
         };
         let id = run.id.clone();
         self.db
@@ -461,20 +486,24 @@ impl DbScheduler {
 
 #[async_trait]
 impl Scheduler for DbScheduler {
-    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<()> {
+    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<Vec<RejectedJob>> {
         let now = now_ms();
         let mut rows = Vec::new();
-        let mut errors = Vec::new();
+        let mut rejected = Vec::new();
         for spec in &jobs {
             match row_for(spec, now, self.config.max_attempts) {
                 Ok(r) => rows.push(r),
-                Err(e) => errors.push(format!("{}: {}", spec.name, e.public_message())),
+                Err(e) => rejected.push(RejectedJob {
+                    name: spec.name.clone(),
+                    reason: e.public_message(),
+                }),
             }
         }
         let b = bot.to_string();
         self.db
             .write(move |c| {
-                let old: HashMap<String, JobRow> = jobs_of(c, &b)?.into_iter().map(|r| (r.id.clone(), r)).collect();
+                let old: HashMap<String, JobRow> =
+                    jobs_of(c, &b)?.into_iter().map(|r| (r.id.clone(), r)).collect();
                 let keep: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 for mut row in rows {
                     match old.get(&row.id) {
@@ -509,14 +538,44 @@ impl Scheduler for DbScheduler {
             })
             .await?;
         self.wake.notify_waiters();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::bad_request(format!(
-                "not scheduled: {}",
-                errors.join("; ")
-            )))
+        Ok(rejected)
+    }
+
+    async fn fire_event(&self, bot: BotId, event: &str, payload: serde_json::Value) -> AppResult<usize> {
+        let (b, e) = (bot.to_string(), event.to_ascii_lowercase());
+        let jobs: Vec<JobRow> = self
+            .db
+            .run(move |c| {
+                Ok(sj::table
+                    .filter(
+                        sj::bot_id
+                            .eq(&b)
+                            .and(sj::trigger_kind.eq("event"))
+                            .and(sj::event.eq(&e)),
+                    )
+                    .filter(sj::paused.eq(false))
+                    .select(JobRow::as_select())
+                    .load(c)?)
+            })
+            .await?;
+        let body = payload.to_string();
+        for job in &jobs {
+            // Two events of one job in the same millisecond: the second takes the next.
+            let mut tries = 0;
+            loop {
+                match self.queue_with(job, "event", Some(body.clone())).await {
+                    Err(AppError::Conflict(_)) if tries < 5 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
         }
+        Ok(jobs.len())
     }
 
     async fn list(&self, bot: BotId) -> AppResult<Vec<JobSpec>> {

@@ -70,7 +70,10 @@ fn authorize(secret: &str, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
         .ok_or(AppError::Unauthorized)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    if same(hex(&mac.finalize().into_bytes()).as_bytes(), signature.to_ascii_lowercase().as_bytes()) {
+    if same(
+        hex(&mac.finalize().into_bytes()).as_bytes(),
+        signature.to_ascii_lowercase().as_bytes(),
+    ) {
         Ok(())
     } else {
         Err(AppError::Unauthorized)
@@ -107,7 +110,8 @@ async fn webhook(
     let payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_request(format!("the body is not JSON: {e}")))?
     };
     let runner = w
         .module

@@ -359,14 +359,30 @@ pub struct JobSpec {
     pub trigger: Trigger,
 }
 
+/// A registration the scheduler refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedJob {
+    /// The job's name (`<script>:<line>`).
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// Scheduled and event-triggered jobs.
 #[async_trait]
 pub trait Scheduler: Send + Sync {
     /// Replaces every registration of `bot` with `jobs` (what a compile produced), so a
-    /// removed line removes its job.
-    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<()>;
+    /// removed line removes its job. Registrations that cannot be scheduled (a malformed
+    /// cron expression, an unknown time zone) are not, and come back with the reason.
+    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<Vec<RejectedJob>>;
     /// The registrations of `bot`.
     async fn list(&self, bot: BotId) -> AppResult<Vec<JobSpec>>;
+    /// Fires an event of `bot` (`insert:orders`): every job registered for it runs once,
+    /// soon, on one instance, with `payload` as the script's `body`. Returns how many
+    /// runs were queued.
+    async fn fire_event(&self, _bot: BotId, _event: &str, _payload: serde_json::Value) -> AppResult<usize> {
+        Err(AppError::NotConfigured("scheduler"))
+    }
 }
 
 /// A message the dialog engine wants delivered.
@@ -707,7 +723,7 @@ impl Mailer for NotConfigured {
 
 #[async_trait]
 impl Scheduler for NotConfigured {
-    async fn sync_bot_jobs(&self, _: BotId, _: Vec<JobSpec>) -> AppResult<()> {
+    async fn sync_bot_jobs(&self, _: BotId, _: Vec<JobSpec>) -> AppResult<Vec<RejectedJob>> {
         Err(AppError::NotConfigured("scheduler"))
     }
     async fn list(&self, _: BotId) -> AppResult<Vec<JobSpec>> {

@@ -185,7 +185,28 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                     _ => break r,
                 }
             };
-            r.map_err(|e| format!("{name} {table}: {e}"))
+            let r = r.map_err(|e| format!("{name} {table}: {e}"))?;
+            // `ON INSERT OF` / `ON UPDATE OF` / `ON DELETE OF` scripts run on the
+            // scheduler (queued, once, on some instance). Inside the effect: a replayed
+            // write does not fire again.
+            let event = match name {
+                "INSERT" | "SAVE" => Some("insert"),
+                "UPDATE" | "MERGE" => Some("update"),
+                "DELETE" => Some("delete"),
+                _ => None,
+            };
+            if let Some(kind) = event {
+                let s = ctx.services.clone();
+                let payload = serde_json::json!({ "table": table, "op": name, "result": r });
+                let fired =
+                    s.rt.block_on(s.scheduler.fire_event(bot, &format!("{kind}:{table}"), payload));
+                if let Err(e) = fired
+                    && !matches!(e, botlib::AppError::NotConfigured(_))
+                {
+                    tracing::warn!(bot = %bot, table = %table, error = %e, "data event not fired");
+                }
+            }
+            Ok(r)
         });
         if write && r.is_ok() {
             ctx.checkpoint()?;

@@ -97,9 +97,13 @@ struct JobLog(Mutex<Vec<(BotId, Vec<JobSpec>)>>);
 
 #[async_trait]
 impl Scheduler for JobLog {
-    async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<()> {
+    async fn sync_bot_jobs(
+        &self,
+        bot: BotId,
+        jobs: Vec<JobSpec>,
+    ) -> AppResult<Vec<botstate::services::RejectedJob>> {
         self.0.lock().unwrap().push((bot, jobs));
-        Ok(())
+        Ok(Vec::new())
     }
     async fn list(&self, bot: BotId) -> AppResult<Vec<JobSpec>> {
         let syncs = self.0.lock().unwrap();

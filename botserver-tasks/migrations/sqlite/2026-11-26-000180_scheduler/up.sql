@@ -26,6 +26,7 @@ CREATE INDEX sched_jobs_bot ON sched_jobs (bot_id, name);
 -- Every run: `running` under a lease the runner renews, then `ok` or `failed`;
 -- `retrying` waits for `next_attempt_ms`; `skipped` records a tick missed while
 -- everything was down, under the job's `skip` policy. One row per (job, due time).
+-- `payload` is an event's data (the script's `body`), when an event queued the run.
 CREATE TABLE sched_runs (
     id TEXT PRIMARY KEY NOT NULL,
     job_id TEXT NOT NULL,
@@ -39,7 +40,8 @@ CREATE TABLE sched_runs (
     ended_ms BIGINT,
     error TEXT,
     output TEXT,
-    trigger_source TEXT NOT NULL
+    trigger_source TEXT NOT NULL,
+    payload TEXT
 );
 CREATE UNIQUE INDEX sched_runs_tick ON sched_runs (job_id, due_ms);
 CREATE INDEX sched_runs_state ON sched_runs (state, next_attempt_ms);
