@@ -60,7 +60,10 @@ pub struct TasksModule {
 
 fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {
     Box::pin(async move {
-        let scheduler = Arc::new(DbScheduler::new(state.db.clone(), SchedulerConfig::default()));
+        let scheduler = Arc::new(DbScheduler::new(
+            state.db.clone(),
+            SchedulerConfig::from(&state.config.scheduler),
+        ));
         let todos = todo::TaskService::new(
             state.db.clone(),
             scheduler.clone(),

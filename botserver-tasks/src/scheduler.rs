@@ -177,12 +177,18 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
+        SchedulerConfig::from(&botstate::config::SchedulerConfig::default())
+    }
+}
+
+impl From<&botstate::config::SchedulerConfig> for SchedulerConfig {
+    fn from(c: &botstate::config::SchedulerConfig) -> Self {
         SchedulerConfig {
-            poll: Duration::from_millis(250),
-            lease: Duration::from_secs(30),
-            max_attempts: 3,
-            missed_after: Duration::from_secs(60),
-            run_timeout: Duration::from_secs(300),
+            poll: Duration::from_millis(c.poll_ms),
+            lease: Duration::from_secs(c.lease_secs),
+            max_attempts: i64::from(c.max_attempts),
+            missed_after: Duration::from_secs(c.missed_after_secs),
+            run_timeout: Duration::from_secs(c.run_timeout_secs),
             retry_base: Duration::from_secs(2),
         }
     }

@@ -21,6 +21,10 @@ pub fn enabled() -> Vec<&'static Module> {
     // loads the drive's packages folder.
     #[cfg(feature = "drive")]
     modules.push(&botserver_drive::MODULE);
+    // Before the engine: it hands every bot's schedules and hooks to `state.scheduler`
+    // and `CREATE TASK` uses `state.todos`.
+    #[cfg(feature = "tasks")]
+    modules.push(&botserver_tasks::MODULE);
     // Last: the BASIC engine takes the services other domains installed.
     #[cfg(feature = "auto")]
     modules.push(&botserver_auto::MODULE);

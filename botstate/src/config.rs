@@ -29,6 +29,37 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Files: the object store, quotas, trash, share links, bot packages from the drive.
     pub drive: DriveConfig,
+    /// Scheduled jobs: how often instances look for due work, leases, retries.
+    pub scheduler: SchedulerConfig,
+}
+
+/// `[scheduler]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// How often each instance looks for due work, in milliseconds.
+    pub poll_ms: u64,
+    /// A run's lease, in seconds: renewed while it runs; another instance takes over a
+    /// run whose lease expired (its instance stopped).
+    pub lease_secs: u64,
+    /// Attempts of a failing run before it is marked failed.
+    pub max_attempts: u32,
+    /// A tick older than this when claimed counts as missed (the job's policy applies).
+    pub missed_after_secs: u64,
+    /// Longest run, in seconds.
+    pub run_timeout_secs: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            poll_ms: 250,
+            lease_secs: 15,
+            max_attempts: 3,
+            missed_after_secs: 60,
+            run_timeout_secs: 300,
+        }
+    }
 }
 
 /// `[drive]`: where files live and the limits on them. Local disk under `dir` (default
@@ -467,6 +498,21 @@ impl Config {
         DatabaseTarget::Sqlite(PathBuf::from(path))
     }
 
+    fn validate_scheduler(&self) -> Result<(), ConfigError> {
+        let s = &self.scheduler;
+        for (key, v, min) in [
+            ("scheduler.poll_ms", s.poll_ms, 10),
+            ("scheduler.lease_secs", s.lease_secs, 1),
+            ("scheduler.max_attempts", u64::from(s.max_attempts), 1),
+            ("scheduler.run_timeout_secs", s.run_timeout_secs, 1),
+        ] {
+            if v < min {
+                return Err(ConfigError::key(key, format!("must be at least {min}")));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_drive(&self) -> Result<(), ConfigError> {
         let d = &self.drive;
         if !d.s3_url.trim().is_empty() {
@@ -597,6 +643,7 @@ impl Config {
             return Err(ConfigError::key("auth.admin_username", "must not be empty"));
         }
         self.validate_drive()?;
+        self.validate_scheduler()?;
         for (key, value) in [
             ("llm.url", &self.llm.url),
             ("llm.embedding_url", &self.llm.embedding_url),

@@ -1,10 +1,10 @@
 //! The BASIC engine's routes on a real server: access rules, tools, webhooks, the bots
 //! list with compile errors, the default bot.
 
-use crate::process::{Server, call};
+use crate::process::{Server, call, call_with};
 use serde_json::json;
 
-#[cfg(feature = "auto")]
+#[cfg(all(feature = "auto", feature = "tasks"))]
 #[test]
 fn bot_routes_check_access_and_run_tools_webhooks_and_dialogs() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,6 +21,9 @@ fn bot_routes_check_access_and_run_tools_webhooks_and_dialogs() {
     )
     .unwrap();
     std::fs::write(pkg.join("broken.bas"), "TALK \"x\"\nPUBLISH y\n").unwrap();
+    let gbot = dir.path().join("botserver-data/bots/shop.gbai/shop.gbot");
+    std::fs::create_dir_all(&gbot).unwrap();
+    std::fs::write(gbot.join("config.csv"), "name,value\nwebhook-key,hook-secret-1\n").unwrap();
     let server = Server::start(
         dir.path(),
         &[("BOTSERVER_SECRET_ADMIN_PASSWORD", "bots-admin-pass-1".into())],
@@ -94,27 +97,21 @@ fn bot_routes_check_access_and_run_tools_webhooks_and_dialogs() {
         404
     );
 
-    // Webhooks are public and get the posted body.
-    let (status, r) = call(
-        addr,
-        "POST",
-        "/api/bots/shop/webhooks/orders",
-        None,
-        Some(&json!({"id": 7})),
-    );
-    assert_eq!(status, 200, "{r}");
-    assert_eq!(r["result"], json!({"got": 7}));
-    assert_eq!(
-        call(
+    // Webhooks are public, need the bot's webhook secret, and get the posted body.
+    let hook = |key: &str, name: &str| {
+        call_with(
             addr,
             "POST",
-            "/api/bots/shop/webhooks/nope",
-            None,
-            Some(&json!({}))
+            &format!("/api/bots/shop/webhooks/{name}"),
+            &[("X-Webhook-Key", key)],
+            Some(&json!({"id": 7})),
         )
-        .0,
-        404
-    );
+    };
+    let (status, r) = hook("hook-secret-1", "orders");
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["result"], json!({"got": 7}));
+    assert_eq!(hook("wrong", "orders").0, 401);
+    assert_eq!(hook("hook-secret-1", "nope").0, 404);
 
     // The default bot answers a dialog turn; a bad request is a clear 400.
     let (status, r) = call(

@@ -11,4 +11,5 @@ mod llm;
 mod migrations;
 mod packages_api;
 mod process;
+mod scheduler;
 mod server;
