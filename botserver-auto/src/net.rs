@@ -122,6 +122,8 @@ pub struct HttpResponse {
     /// the body is a JSON object or array; otherwise the body as text (invalid UTF-8 replaced).
     /// An empty body is the empty string.
     pub body: Value,
+    /// The body's bytes as received (what `DOWNLOAD` stores).
+    pub raw: bytes::Bytes,
 }
 
 /// Why a request failed.
@@ -500,6 +502,7 @@ async fn read_response(
         status,
         headers,
         body: decode_body(&bytes, json_type),
+        raw: bytes::Bytes::from(bytes),
     })
 }
 

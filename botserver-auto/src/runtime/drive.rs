@@ -168,11 +168,8 @@ pub(super) fn call(name: &str, a: &Array) -> R {
                         if resp.status >= 400 {
                             return Err(format!("DOWNLOAD: HTTP {}", resp.status));
                         }
-                        let data = match resp.body {
-                            Json::String(t) => t,
-                            other => other.to_string(),
-                        };
-                        store.put(&path, Bytes::from(data), None).await.map_err(e)?;
+                        // The bytes as received: a PDF or an image stays intact.
+                        store.put(&path, resp.raw, None).await.map_err(e)?;
                         Ok(Json::String(args[1].clone()))
                     }
                     "SEND FILE" => {

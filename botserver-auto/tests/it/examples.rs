@@ -944,6 +944,7 @@ async fn api_server() -> (String, Seen) {
             get(|| async { axum::Json(json!([{"name": "pen", "price": 2.5}, {"name": "book", "price": 30}])) }),
         )
         .route("/text", get(|| async { "hello world" }))
+        .route("/binary", get(|| async { vec![0u8, 159, 146, 150, 255, b'P', b'K'] }))
         .route(
             "/echo",
             any(
@@ -1914,4 +1915,28 @@ async fn bug_download_fetches_a_url_into_the_drive() {
     )
     .await;
     assert_eq!(bot.start("s").await, ["hello world"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_keeps_binary_files_byte_for_byte() {
+    let (api, _) = api_server().await;
+    let fakes = Fakes::default();
+    let db = backend();
+    let state = state_on(&db).await;
+    let mut services = Services::new(&state).unwrap();
+    services.objects = fakes.drive.clone();
+    let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
+    let src = "DOWNLOAD api + \"/binary\", \"inbox/blob.bin\"\nTALK \"ok\"\n";
+    let bot = Bot::install_on(
+        dialogs,
+        db,
+        "blob",
+        &[("start.bas", src)],
+        &[("http-allow-private", "true"), ("param-api", &api)],
+    )
+    .await;
+    assert_eq!(bot.start("s").await, ["ok"]);
+    let key = format!("bots/{}/drive/inbox/blob.bin", botlib::BotId::for_name("blob"));
+    let stored = fakes.drive.0.lock().unwrap().get(&key).cloned().expect("downloaded");
+    assert_eq!(stored.as_ref(), &[0u8, 159, 146, 150, 255, b'P', b'K']);
 }
