@@ -508,17 +508,41 @@ impl Runner {
         }
     }
 
-    /// Polls until `stop`: every `poll`, or sooner when the scheduler is woken.
-    pub async fn run(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+    /// The wait before the next pass: until the next tick of any job, at most `poll`.
+    async fn until_next(&self) -> std::time::Duration {
         let poll = self.sched.config.poll;
+        let next: AppResult<Option<i64>> = self
+            .sched
+            .db
+            .run(|c| {
+                Ok(sj::table
+                    .filter(sj::paused.eq(false))
+                    .select(diesel::dsl::min(sj::next_due_ms))
+                    .first::<Option<i64>>(c)?)
+            })
+            .await;
+        match next {
+            Ok(Some(due)) => {
+                // Never a spin: at least 5 ms, even with a backlog.
+                let wait = (due - now_ms()).max(5) as u64;
+                poll.min(std::time::Duration::from_millis(wait))
+            }
+            _ => poll,
+        }
+    }
+
+    /// Polls until `stop`: at the next tick of any job, at least every `poll` (for runs
+    /// queued or retried elsewhere), and when the scheduler is woken.
+    pub async fn run(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
         loop {
             if let Err(e) = self.pass().await {
                 tracing::warn!(error = %e, "scheduler: a pass failed");
             }
+            let wait = self.until_next().await;
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = self.sched.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
