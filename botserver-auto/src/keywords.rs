@@ -226,7 +226,12 @@ pub const KEYWORDS: &[Keyword] = &[
     k("PATCH", Both, "8", "HTTP PATCH."),
     k("SET HEADER", Statement, "8", "A header for the next HTTP calls."),
     k("CLEAR HEADERS", Statement, "8", "Forget the HTTP headers."),
-    k("CREATE TASK", Statement, "8", "A task in the tasks service."),
+    k(
+        "CREATE TASK",
+        Both,
+        "8",
+        "A to-do item (title, assignee, due date, optional project); gives its id.",
+    ),
     k(
         "SET SCHEDULE",
         Statement,

@@ -37,6 +37,9 @@ pub struct Services {
     pub mailer: Arc<dyn botstate::services::Mailer>,
     /// Schedules and event hooks.
     pub scheduler: Arc<dyn botstate::services::Scheduler>,
+    /// The task list (`CREATE TASK`); `NotConfigured` on a server without the tasks
+    /// domain.
+    pub todos: Arc<dyn botstate::services::TaskList>,
     /// HTTP refusing private addresses.
     pub http: crate::net::Guarded,
     /// HTTP for bots with `http-allow-private=true`.
@@ -63,6 +66,7 @@ impl Services {
             bots: state.bots.clone(),
             mailer: state.mailer.clone(),
             scheduler: state.scheduler.clone(),
+            todos: state.todos.clone(),
             http: crate::net::Guarded::new(strict).map_err(|e| e.to_string())?,
             http_private: crate::net::Guarded::new(private).map_err(|e| e.to_string())?,
             rt: tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?,
@@ -359,7 +363,7 @@ fn keyword(name: &str, a: Array) -> R {
         | "SAVE FROM UNSTRUCTURED" => super::data_ops::call(name, &a),
         "SET BOT MEMORY" | "GET BOT MEMORY" | "SET USER MEMORY" | "GET USER MEMORY" | "REMEMBER"
         | "RECALL" => super::memory::call(name, &a),
-        "CREATE TASK" => not_available(name, "the tasks service"),
+        "CREATE TASK" => create_task(&a),
         "BOOK" => not_available(name, "the calendar service"),
         "TALK TO" | "SEND SMS" | "SEND MESSAGE" | "SEND TO" | "SEND TEMPLATE" => {
             not_available(name, "a messaging channel (SMS/WhatsApp)")
@@ -716,6 +720,47 @@ fn send_mail(to: String, subject: String, body: String) -> R {
             ..Default::default()
         };
         async move { s.mailer.send(mail).await.map(Json::String).map_err(service_error) }
+    })
+}
+
+/// `CREATE TASK title, assignee, due[, project]`: a to-do item in the server's task
+/// list, created by `bot:<bot name>`; gives its id. `due` is a date (a date value, or a
+/// text the date functions read, taken as UTC like NOW) or empty for none.
+fn create_task(a: &Array) -> R {
+    let due = arg(a, 2);
+    let due_ms = if v::is_empty(&due) {
+        None
+    } else {
+        let date = match due.read_lock::<v::Date>() {
+            Some(d) => Some(*d),
+            None => v::Date::parse(&v::text(&due)),
+        };
+        let date = date.ok_or_else(|| {
+            err(format!(
+                "CREATE TASK needs a due date (or empty), got {}",
+                v::describe(&due)
+            ))
+        })?;
+        Some(date.0.and_utc().timestamp_millis())
+    };
+    let (title, assignee, project) = (text(a, 0), text(a, 1), text(a, 3));
+    service("CREATE TASK", true, move |s, ctx| {
+        let task = botstate::services::NewTask {
+            bot: Some(ctx.session.bot_id),
+            created_by: format!("bot:{}", ctx.session.bot_name),
+            title,
+            description: String::new(),
+            assignee: Some(assignee.trim().to_string()).filter(|x| !x.is_empty()),
+            due_ms,
+            project: Some(project.trim().to_string()).filter(|x| !x.is_empty()),
+        };
+        async move {
+            s.todos
+                .create(task)
+                .await
+                .map(Json::String)
+                .map_err(service_error)
+        }
     })
 }
 

@@ -11,7 +11,8 @@ use botserver_auto::dialog::{Dialogs, SORRY};
 use botserver_auto::package::Package;
 use botserver_auto::runtime::{Services, SessionInfo};
 use botstate::services::{
-    DocumentReader, JobSpec, Mailer, ObjectMeta, ObjectStore, OutgoingMail, Scheduler, Trigger,
+    DocumentReader, JobSpec, Mailer, NewTask, ObjectMeta, ObjectStore, OutgoingMail, Scheduler, TaskList,
+    Trigger,
 };
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -1691,7 +1692,6 @@ async fn keywords_without_their_service_say_which_service_they_need() {
     assert_eq!(
         transcript(&bot, "unavailable.bas").await,
         [
-            na("CREATE TASK", "the tasks service"),
             na("BOOK", "the calendar service"),
             na("TALK TO", channel),
             na("SEND TEMPLATE", channel),
@@ -1716,6 +1716,89 @@ async fn keywords_without_their_service_say_which_service_they_need() {
             na("KB DOCUMENTS COUNT", "the knowledge-base service"),
             "PUBLISH EVENT: []".to_string(),
         ]
+    );
+}
+
+/// A task list that records every task scripts create and numbers them `task-1`, …
+#[derive(Default)]
+struct TestDoubleTasks(Mutex<Vec<NewTask>>);
+
+#[async_trait]
+impl TaskList for TestDoubleTasks {
+    async fn create(&self, task: NewTask) -> AppResult<String> {
+        let mut tasks = self.0.lock().unwrap();
+        tasks.push(task);
+        Ok(format!("task-{}", tasks.len()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_task_hands_the_task_to_the_task_list_once_and_gives_its_id() {
+    let src = "id = CREATE TASK \"Call Ana\", \"ana@example.com\", \"2026-12-01 09:30\", \"Sales\"\n\
+               TALK \"created \" + id\n\
+               CREATE TASK \"Send the invoice\", \"Bo\", DATEADD(\"2026-12-01\", 2, \"day\")\n\
+               CREATE TASK \"Someday\", \"\", \"\"\n\
+               HEAR answer\n\
+               TALK \"noted: \" + answer\n\
+               ON ERROR RESUME NEXT\n\
+               CREATE TASK \"Bad\", \"Bo\", \"next week\"\n\
+               TALK ERROR MESSAGE\n";
+    let tasks = Arc::new(TestDoubleTasks::default());
+    let db = backend();
+    let state = state_on(&db).await;
+    let mut services = Services::new(&state).unwrap();
+    services.todos = tasks.clone();
+    let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
+    let bot = Bot::install_on(dialogs, db, "planner", &[("start.bas", src)], &[]).await;
+    assert_eq!(bot.start("s").await, ["created task-1"]);
+    // The answer replays the script: the tasks before the HEAR are not created again.
+    let said = bot.say("s", "thanks").await;
+    assert_eq!(said[0], "noted: thanks");
+    assert!(
+        said[1].starts_with("CREATE TASK needs a due date (or empty), got") && said[1].contains("next week"),
+        "{said:?}"
+    );
+    let ms = |d: &str| {
+        chrono::NaiveDateTime::parse_from_str(d, "%Y-%m-%d %H:%M")
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let task = |title: &str, assignee: Option<&str>, due: Option<i64>, project: Option<&str>| NewTask {
+        bot: Some(bot.bot),
+        created_by: "bot:planner".into(),
+        title: title.into(),
+        description: String::new(),
+        assignee: assignee.map(str::to_string),
+        due_ms: due,
+        project: project.map(str::to_string),
+    };
+    assert_eq!(
+        *tasks.0.lock().unwrap(),
+        [
+            task(
+                "Call Ana",
+                Some("ana@example.com"),
+                Some(ms("2026-12-01 09:30")),
+                Some("Sales")
+            ),
+            task("Send the invoice", Some("Bo"), Some(ms("2026-12-03 00:00")), None),
+            task("Someday", None, None, None),
+        ]
+    );
+
+    // Without the tasks domain on the server: a script error naming the service.
+    let bot = Bot::new(
+        "planner",
+        &[("start.bas", "CREATE TASK \"x\", \"y\", \"\"\n")],
+        &[],
+    )
+    .await;
+    assert_eq!(bot.start("s").await, [SORRY]);
+    let (status, result) = bot.result("s").await;
+    assert_eq!(
+        error_of(&status, &result.unwrap_or_default()),
+        "start.bas:1: tasks is not configured on this server"
     );
 }
 

@@ -1,1 +1,3 @@
 //! Integration tests of the scheduler and the task list.
+mod scheduler;
+mod todo;

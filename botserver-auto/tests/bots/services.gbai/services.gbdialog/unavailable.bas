@@ -1,9 +1,6 @@
 ' Keywords whose service this server does not have: each stops with
 ' "not available: <keyword> needs <service>", never a silent success.
 ON ERROR RESUME NEXT
-CREATE TASK "Call Ana", "bo@example.com", "2026-12-01"
-TALK ERROR MESSAGE
-ON ERROR RESUME NEXT
 BOOK "Review", "Quarterly review", "2026-12-01 10:00", 30, "ana@example.com"
 TALK ERROR MESSAGE
 ON ERROR RESUME NEXT
