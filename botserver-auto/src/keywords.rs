@@ -236,7 +236,7 @@ pub const KEYWORDS: &[Keyword] = &[
         "SET SCHEDULE",
         Statement,
         "8",
-        "Run this script on a cron schedule.",
+        "Run this script on a cron schedule (5 fields, or 6 with seconds first) in the bot's `timezone` (default UTC); exactly once per tick across instances.",
     ),
     k("ON EMAIL", Statement, "8", "Run this script when mail arrives."),
     k(
@@ -261,7 +261,7 @@ pub const KEYWORDS: &[Keyword] = &[
         "WEBHOOK",
         Statement,
         "8",
-        "Run this script on POST /api/bots/{bot}/webhooks/{name}.",
+        "Run this script on POST /api/bots/{bot}/webhooks/{name}, for callers presenting the webhook's secret (config.csv `webhook-<name>-key` or `webhook-key`).",
     ),
     k("BOOK", Statement, "8", "A calendar event."),
     // §11 further keywords

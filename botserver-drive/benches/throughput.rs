@@ -145,7 +145,10 @@ async fn download_through(addr: SocketAddr, size: u64) -> Duration {
 
 async fn upload_direct(store: &dyn ObjectStore, size: u64) -> Duration {
     let started = Instant::now();
-    store.put_stream("bench/direct.bin", body(size), None, u64::MAX).await.unwrap();
+    store
+        .put_stream("bench/direct.bin", body(size), None, u64::MAX)
+        .await
+        .unwrap();
     started.elapsed()
 }
 
@@ -178,7 +181,10 @@ fn report(what: &str, size: u64, runs: Vec<Duration>) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
-    let mib: u64 = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let mib: u64 = std::env::var("BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     let size = mib << 20;
     let s3 = botstate::testing::service_url("BOT_TEST_S3_URL").map(|url| {
         (

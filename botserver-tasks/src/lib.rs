@@ -70,6 +70,8 @@ fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> 
             state.cache.clone(),
             state.mailer.clone(),
         );
+        // Tasks a bot creates belong to the bot's organization (its `organization` key).
+        todos.use_bots(state.bots.clone());
         state.scheduler = scheduler.clone();
         state.todos = todos.clone();
         let metrics = runner::SchedulerMetrics::register(&state.metrics);

@@ -134,12 +134,20 @@ fn claim_ticks(
     lease: i64,
     missed_after: i64,
 ) -> Result<Vec<Claimed>, DbErr> {
-    let due: Vec<JobRow> = sj::table
-        .filter(sj::next_due_ms.le(now).and(sj::paused.eq(false)))
-        .order(sj::id.asc())
-        .limit(BATCH)
-        .select(JobRow::as_select())
-        .load(c)?;
+    let query = || {
+        sj::table
+            .filter(sj::next_due_ms.le(now).and(sj::paused.eq(false)))
+            .order(sj::id.asc())
+            .limit(BATCH)
+            .select(sj::all_columns)
+    };
+    // On PostgreSQL, rows another instance is claiming right now are skipped rather than
+    // waited for: instances share a burst of due jobs instead of queueing behind each
+    // other's locks. (The compare-and-set below is what makes a claim exclusive.)
+    let due: Vec<JobRow> = match c {
+        AnyConnection::Postgresql(pg) => query().for_update().skip_locked().load::<JobRow>(pg)?,
+        AnyConnection::Sqlite(lite) => query().load::<JobRow>(lite)?,
+    };
     let mut out = Vec::new();
     for job in due {
         let Some(tick) = job.next_due_ms else { continue };
@@ -150,10 +158,24 @@ fn claim_ticks(
         if moved == 0 {
             continue; // another instance claimed it first
         }
+        // A one-shot job moved back to a time it already ran at (a reminder set again)
+        // has a run at that tick: the new run takes the next free millisecond, so the
+        // insert never fails the whole claim.
+        // (Cron ticks only move forward: no lookup for them on this hot path.)
+        let mut slot = tick;
+        while job.trigger_kind != "cron"
+            && sr::table
+                .filter(sr::job_id.eq(&job.id).and(sr::due_ms.eq(slot)))
+                .count()
+                .get_result::<i64>(c)?
+                > 0
+        {
+            slot += 1;
+        }
         let row = RunRow {
             id: uuid::Uuid::new_v4().simple().to_string(),
             job_id: job.id.clone(),
-            due_ms: tick,
+            due_ms: slot,
             state: if run { state::RUNNING } else { state::SKIPPED }.into(),
             attempt: if run { 1 } else { 0 },
             instance: instance.to_string(),
@@ -298,10 +320,11 @@ impl Runner {
             .write(move |c| claim_runs(c, &me, now, lease))
             .await?;
         let started = ticks.len() + runs.len();
+        let claimed_at = now_ms();
         for claimed in ticks {
             self.metrics
                 .lag
-                .observe((now - claimed.run.due_ms).max(0) as f64 / 1000.0);
+                .observe((claimed_at - claimed.run.due_ms).max(0) as f64 / 1000.0);
             self.spawn(claimed);
         }
         for (claimed, crashed) in runs {

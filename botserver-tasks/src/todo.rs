@@ -889,7 +889,9 @@ impl TaskService {
             Some(_) => {}
         }
         let mut mailed = false;
-        if looks_like_email(&row.assignee) {
+        // Mail only for tasks a bot made (its author chose the address, as with SEND
+        // MAIL): a task made over REST could otherwise mail any address with any text.
+        if row.bot_id.is_some() && looks_like_email(&row.assignee) {
             let mut text = format!("This is a reminder of your task \"{}\".\n", row.title);
             if let Some(due) = row.due_ms {
                 text.push_str(&format!("Due: {}\n", fmt_ms(due)));

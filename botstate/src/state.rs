@@ -10,8 +10,8 @@ use crate::metrics::Metrics;
 use crate::redis_cache::RedisCache;
 use crate::secrets::{LocalSecrets, SecretStore, load_or_create_master_key, read_secrets_file};
 use crate::services::{
-    DialogEngine, DocumentReader, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler, TaskList,
-    VectorStore,
+    DialogEngine, DocumentReader, KnowledgeBase, LlmProvider, Mailer, NotConfigured, ObjectStore, Scheduler,
+    TaskList, VectorStore,
 };
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

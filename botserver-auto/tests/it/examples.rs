@@ -2020,6 +2020,13 @@ async fn download_keeps_binary_files_byte_for_byte() {
     .await;
     assert_eq!(bot.start("s").await, ["ok"]);
     let key = format!("bots/{}/drive/inbox/blob.bin", botlib::BotId::for_name("blob"));
-    let stored = fakes.drive.0.lock().unwrap().get(&key).cloned().expect("downloaded");
+    let stored = fakes
+        .drive
+        .0
+        .lock()
+        .unwrap()
+        .get(&key)
+        .cloned()
+        .expect("downloaded");
     assert_eq!(stored.as_ref(), &[0u8, 159, 146, 150, 255, b'P', b'K']);
 }
