@@ -100,7 +100,10 @@ async fn open_s3(state: &botstate::AppState) -> Result<Arc<dyn ObjectStore>, Str
 
 #[cfg(not(feature = "s3"))]
 async fn open_s3(_: &botstate::AppState) -> Result<Arc<dyn ObjectStore>, String> {
-    Err("S3_URL is set but this build has no S3 support: build with `cargo build -p botserver --features s3`".into())
+    Err(
+        "S3_URL is set but this build has no S3 support: build with `cargo build -p botserver --features s3`"
+            .into(),
+    )
 }
 
 fn install(state: &mut botstate::AppState) -> botserver_core::InstallFuture<'_> {
