@@ -1,11 +1,14 @@
 //! `TestApp`: the whole router over a throw-away database, driven in process, for every
-//! crate's router tests.
+//! crate's router tests; and [`TokenAuth`], the authenticator test double whose bearer
+//! tokens name the callers, so a domain's routes can be tested without the auth domain.
 
 use crate::module::Module;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use botlib::{AppError, AppResult, OrgId, UserId};
+use botstate::auth::{Authenticator, BotGrant, BotRole, Credential, Principal, Role};
 use botstate::testing::TestDb;
 use botstate::{AppState, Config, DatabaseTarget};
 use http_body_util::BodyExt;
@@ -35,6 +38,57 @@ impl TestResponse {
     }
 }
 
+/// A test double of the authenticator: each bearer token names a caller.
+#[derive(Clone, Default)]
+pub struct TokenAuth(std::collections::HashMap<String, Principal>);
+
+impl TokenAuth {
+    /// `token` authenticates as `caller`.
+    pub fn with(mut self, token: &str, caller: Principal) -> TokenAuth {
+        self.0.insert(token.to_string(), caller);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for TokenAuth {
+    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
+        self.0.get(bearer).cloned().ok_or(AppError::Unauthorized)
+    }
+}
+
+/// The id tests give the user named `name` (stable: a UUID v5 of the name).
+pub fn test_user(name: &str) -> UserId {
+    UserId(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()))
+}
+
+/// The id tests give the organization named `name`.
+pub fn test_org(name: &str) -> OrgId {
+    OrgId(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("org-{name}").as_bytes(),
+    ))
+}
+
+/// A signed-in caller for tests: user `user` ([`test_user`]) of organization `org`
+/// ([`test_org`]) with `roles`, administering the bots in `admin_of`.
+pub fn test_principal(user: &str, org: &str, roles: &[Role], admin_of: &[&str]) -> Principal {
+    Principal {
+        user: test_user(user),
+        org: test_org(org),
+        name: user.to_string(),
+        roles: roles.to_vec(),
+        bots: admin_of
+            .iter()
+            .map(|b| BotGrant {
+                bot: b.to_string(),
+                role: BotRole::Admin,
+            })
+            .collect(),
+        credential: Credential::Session { session: "s".into() },
+    }
+}
+
 /// The application over a fresh database (SQLite unless given one).
 pub struct TestApp {
     /// The state behind the router.
@@ -52,8 +106,28 @@ impl TestApp {
         Self::build(TestDb::sqlite(), modules, |_| {}).await
     }
 
+    /// An app on `db` with the configuration adjusted by `adjust`, whose callers are
+    /// `auth`'s (set after the modules installed, in place of any authenticator).
+    pub async fn with_auth(
+        db: TestDb,
+        modules: &[&Module],
+        auth: TokenAuth,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        Self::assemble(db, modules, adjust, move |state| state.auth = Arc::new(auth)).await
+    }
+
     /// An app on `db` with the configuration adjusted by `adjust`.
     pub async fn build(db: TestDb, modules: &[&Module], adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::assemble(db, modules, adjust, |_| {}).await
+    }
+
+    async fn assemble(
+        db: TestDb,
+        modules: &[&Module],
+        adjust: impl FnOnce(&mut Config),
+        installed: impl FnOnce(&mut AppState),
+    ) -> TestApp {
         let mut config = Config::default();
         config.server.data_dir = db.data_dir();
         config.database.url = match &db.target {
@@ -67,6 +141,7 @@ impl TestApp {
         Module::install_all(&mut state, modules)
             .await
             .expect("modules install");
+        installed(&mut state);
         let state = Arc::new(state);
         let (router, rules) = crate::app::build_app_with_rules(state.clone(), modules);
         TestApp {

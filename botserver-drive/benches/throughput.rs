@@ -11,61 +11,15 @@
 //! double, SQLite, and the drive on the local disk or on the S3 server. Without
 //! `BOT_TEST_S3_URL` only the local-disk figures are measured.
 
-use async_trait::async_trait;
-use botlib::{AppError, AppResult, OrgId, UserId};
-use botserver_core::access::Routes;
-use botserver_core::testing::TestApp;
-use botserver_core::{InstallFuture, Module};
-use botstate::AppState;
-use botstate::auth::{Authenticator, Credential, Principal, Role};
+use botserver_core::testing::{TestApp, TokenAuth, test_principal};
+use botstate::auth::Role;
 use botstate::services::ObjectStore;
 use botstate::testing::TestDb;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// A test double of the authenticator: every token is the same user.
-struct AuthDouble;
-
-#[async_trait]
-impl Authenticator for AuthDouble {
-    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
-        if bearer != "bench" {
-            return Err(AppError::Unauthorized);
-        }
-        Ok(Principal {
-            user: UserId::default(),
-            org: OrgId::default(),
-            name: "bench".into(),
-            roles: vec![Role::User],
-            bots: vec![],
-            credential: Credential::Session { session: "s".into() },
-        })
-    }
-}
-
-fn no_routes(_: Arc<AppState>) -> Routes {
-    Routes::new()
-}
-
-fn install_auth(state: &mut AppState) -> InstallFuture<'_> {
-    Box::pin(async move {
-        state.auth = Arc::new(AuthDouble);
-        Ok(())
-    })
-}
-
-const AUTH_DOUBLE: Module = Module {
-    name: "auth-double",
-    router: no_routes,
-    migrations: None,
-    openapi: utoipa::openapi::OpenApi::default,
-    install: Some(install_auth),
-    start: None,
-};
 
 const CHUNK: usize = 256 << 10;
 
@@ -81,7 +35,9 @@ fn body(size: u64) -> botstate::services::ByteStream {
 
 async fn server(s3: Option<&(String, String, String)>) -> (TestApp, SocketAddr) {
     let s3 = s3.cloned();
-    let app = TestApp::build(TestDb::sqlite(), &[&AUTH_DOUBLE, &botserver_drive::MODULE], |c| {
+    // An authenticator test double: the token `bench` is a signed-in user.
+    let callers = TokenAuth::default().with("bench", test_principal("bench", "o", &[Role::User], &[]));
+    let app = TestApp::with_auth(TestDb::sqlite(), &[&botserver_drive::MODULE], callers, |c| {
         c.server.port = 0;
         c.server.rate_limit.per_second = 0;
         c.drive.user_quota_bytes = 1 << 40;

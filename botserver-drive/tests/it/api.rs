@@ -3,76 +3,27 @@
 //! (raw and multipart), downloads with ranges, listing, folders, copy and move, the
 //! trash, quotas, share links, search, and the path-traversal and cross-space matrix.
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use botlib::{AppError, AppResult, BotId, OrgId, UserId};
-use botserver_core::access::Routes;
-use botserver_core::testing::{TestApp, TestResponse};
-use botserver_core::{InstallFuture, Module};
+use botlib::BotId;
+use botserver_core::testing::{TestApp, TestResponse, TokenAuth, test_principal, test_user};
 use botserver_drive::Drive;
-use botstate::auth::{Access, Authenticator, BotGrant, BotRole, Credential, Principal, Role};
+use botstate::BotInfo;
+use botstate::auth::{Access, Role};
 use botstate::config::Config;
 use botstate::testing::TestDb;
-use botstate::{AppState, BotInfo};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
-/// A test double of the authenticator: the bearer token names the caller.
-struct AuthDouble;
-
-fn user_id(name: &str) -> UserId {
-    UserId(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()))
+/// The callers: the bearer token names them (an authenticator test double).
+fn callers() -> TokenAuth {
+    let at = |user: &str, roles: &[Role], bots: &[&str]| test_principal(user, "org", roles, bots);
+    TokenAuth::default()
+        .with("admin", at("admin", &[Role::Admin], &[]))
+        .with("shop-admin", at("shop-admin", &[Role::BotAdmin], &["shop"]))
+        .with("ann", at("ann", &[Role::User], &[]))
+        .with("bob", at("bob", &[Role::User], &[]))
+        .with("visitor", at("visitor", &[Role::Anonymous], &[]))
 }
-
-fn principal(name: &str, roles: Vec<Role>, bots: Vec<BotGrant>) -> Principal {
-    Principal {
-        user: user_id(name),
-        org: OrgId(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"org")),
-        name: name.into(),
-        roles,
-        bots,
-        credential: Credential::Session { session: "s".into() },
-    }
-}
-
-#[async_trait]
-impl Authenticator for AuthDouble {
-    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
-        let grant = |bot: &str| BotGrant {
-            bot: bot.into(),
-            role: BotRole::Admin,
-        };
-        match bearer {
-            "admin" => Ok(principal("admin", vec![Role::Admin], vec![])),
-            "shop-admin" => Ok(principal("shop-admin", vec![Role::BotAdmin], vec![grant("shop")])),
-            "ann" => Ok(principal("ann", vec![Role::User], vec![])),
-            "bob" => Ok(principal("bob", vec![Role::User], vec![])),
-            "visitor" => Ok(principal("visitor", vec![Role::Anonymous], vec![])),
-            _ => Err(AppError::Unauthorized),
-        }
-    }
-}
-
-fn no_routes(_: Arc<AppState>) -> Routes {
-    Routes::new()
-}
-
-fn install_auth(state: &mut AppState) -> InstallFuture<'_> {
-    Box::pin(async move {
-        state.auth = Arc::new(AuthDouble);
-        Ok(())
-    })
-}
-
-const AUTH_DOUBLE: Module = Module {
-    name: "auth-double",
-    router: no_routes,
-    migrations: None,
-    openapi: utoipa::openapi::OpenApi::default,
-    install: Some(install_auth),
-    start: None,
-};
 
 /// Which store the app's drive uses.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -98,7 +49,7 @@ fn backends() -> Vec<Backend> {
 }
 
 async fn app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let app = TestApp::build(TestDb::sqlite(), &[&AUTH_DOUBLE, &botserver_drive::MODULE], |c| {
+    let app = TestApp::with_auth(TestDb::sqlite(), &[&botserver_drive::MODULE], callers(), |c| {
         if backend == Backend::S3 {
             let (url, key, secret) = s3_settings().expect("an S3 server");
             c.drive.s3_url = url;
@@ -837,7 +788,7 @@ async fn share_links_are_signed_expiring_and_revocable() {
             StatusCode::NOT_FOUND
         );
         // Scripts get links the same way (SEND FILE, UPLOAD).
-        let key = format!("users/{}/shared/report.csv", user_id("ann"));
+        let key = format!("users/{}/shared/report.csv", test_user("ann"));
         let link = app
             .state
             .objects
@@ -940,7 +891,7 @@ async fn traversal_and_cross_space_access_are_refused() {
         .state
         .config
         .drive_dir()
-        .join(format!("users/{}", user_id("ann")));
+        .join(format!("users/{}", test_user("ann")));
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), b"secret").unwrap();
     std::os::unix::fs::symlink(outside.path(), ann_dir.join("link")).unwrap();

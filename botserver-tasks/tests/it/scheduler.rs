@@ -5,13 +5,13 @@
 
 use async_trait::async_trait;
 use axum::http::{Method, Request, StatusCode};
-use botlib::{AppError, AppResult, BotId, OrgId, UserId};
+use botlib::{AppError, AppResult, BotId};
 use botserver_core::access::Routes;
-use botserver_core::testing::TestApp;
+use botserver_core::testing::{TestApp, TokenAuth, test_principal};
 use botserver_core::{InstallFuture, Module};
 use botserver_tasks::runner::{Runner, SchedulerMetrics, now_ms};
 use botserver_tasks::scheduler::{DbScheduler, JobRow, RunRow, SchedulerConfig, sj, sr, state};
-use botstate::auth::{Authenticator, BotGrant, BotRole, Credential, Principal, Role};
+use botstate::auth::Role;
 use botstate::services::{
     DialogEngine, JobSpec, Scheduler, ScriptCall, ToolOutput, Trigger, TurnInput, TurnOutput,
 };
@@ -509,51 +509,24 @@ async fn events_and_run_now_carry_their_data_and_use_the_current_script() {
 
 // ---- The routes: webhooks and the jobs API ----
 
-struct AuthDouble;
-
-#[async_trait]
-impl Authenticator for AuthDouble {
-    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
-        let p = |roles: Vec<Role>, bots: Vec<BotGrant>| Principal {
-            user: UserId::default(),
-            org: OrgId::default(),
-            name: "t".into(),
-            roles,
-            bots,
-            credential: Credential::Session { session: "s".into() },
-        };
-        match bearer {
-            "shop-admin" => Ok(p(
-                vec![Role::BotAdmin],
-                vec![BotGrant {
-                    bot: "shop".into(),
-                    role: BotRole::Admin,
-                }],
-            )),
-            "user" => Ok(p(vec![Role::User], vec![])),
-            _ => Err(AppError::Unauthorized),
-        }
-    }
+/// Sets the engine test double as `state.dialogs`.
+fn install_engine(state: &mut AppState) -> InstallFuture<'_> {
+    Box::pin(async move {
+        state.dialogs = Arc::new(EngineDouble::default());
+        Ok(())
+    })
 }
 
 fn no_routes(_: Arc<AppState>) -> Routes {
     Routes::new()
 }
 
-fn install_doubles(state: &mut AppState) -> InstallFuture<'_> {
-    Box::pin(async move {
-        state.auth = Arc::new(AuthDouble);
-        state.dialogs = Arc::new(EngineDouble::default());
-        Ok(())
-    })
-}
-
-const DOUBLES: Module = Module {
-    name: "doubles",
+const ENGINE_DOUBLE: Module = Module {
+    name: "engine-double",
     router: no_routes,
     migrations: None,
     openapi: utoipa::openapi::OpenApi::default,
-    install: Some(install_doubles),
+    install: Some(install_engine),
     start: None,
 };
 
@@ -580,7 +553,19 @@ async fn post(app: &TestApp, path: &str, headers: &[(&str, String)], body: Vec<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_need_their_secret_and_are_recorded() {
-    let app = TestApp::build(TestDb::sqlite(), &[&DOUBLES, &botserver_tasks::MODULE], |_| {}).await;
+    let callers = TokenAuth::default()
+        .with(
+            "shop-admin",
+            test_principal("shop-admin", "o", &[Role::BotAdmin], &["shop"]),
+        )
+        .with("user", test_principal("user", "o", &[Role::User], &[]));
+    let app = TestApp::with_auth(
+        TestDb::sqlite(),
+        &[&ENGINE_DOUBLE, &botserver_tasks::MODULE],
+        callers,
+        |_| {},
+    )
+    .await;
     let shop = BotId::for_name("shop");
     app.state.bots.publish(BotInfo {
         id: shop,

@@ -4,90 +4,48 @@
 //! runner (and not run for finished or deleted tasks), and `TaskList::create` as the
 //! engine calls it for `CREATE TASK`.
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use botlib::{AppError, AppResult, BotId, OrgId, UserId};
-use botserver_core::access::Routes;
-use botserver_core::testing::TestApp;
-use botserver_core::{InstallFuture, Module};
+use botlib::{AppError, BotId, OrgId};
+use botserver_core::testing::{TestApp, TokenAuth, test_org, test_principal, test_user};
 use botserver_tasks::TasksModule;
 use botserver_tasks::runner::now_ms;
 use botserver_tasks::scheduler::sj;
-use botstate::auth::{Access, Authenticator, Credential, Principal, Role};
+use botstate::auth::{Access, Principal, Role};
 use botstate::services::NewTask;
 use botstate::testing::TestDb;
-use botstate::{AppState, BotInfo, Subscription};
+use botstate::{BotInfo, Subscription};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// A test double of the authenticator: the bearer token names the caller. Everyone is in
-/// organization `a` except `eve`, who is in `b` and, to show names never cross
-/// organizations, is also called Ann.
-struct AuthDouble;
-
-fn uuid_of(name: &str) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
-}
-
 fn user_id(token: &str) -> String {
-    UserId(uuid_of(token)).to_string()
+    test_user(token).to_string()
 }
 
 fn org(name: &str) -> OrgId {
-    OrgId(uuid_of(&format!("org-{name}")))
+    test_org(name)
 }
 
-fn principal(token: &str, name: &str, org_name: &str, role: Role) -> Principal {
-    Principal {
-        user: UserId(uuid_of(token)),
-        org: org(org_name),
+/// The callers (an authenticator test double: the bearer token names them). Everyone is
+/// in organization `a` except `eve`, who is in `b` and, to show names never cross
+/// organizations, is also called Ann.
+fn callers() -> TokenAuth {
+    let at = |token: &str, name: &str, org: &str, role: Role| Principal {
         name: name.into(),
-        roles: vec![role],
-        bots: vec![],
-        credential: Credential::Session { session: "s".into() },
-    }
+        ..test_principal(token, org, &[role], &[])
+    };
+    TokenAuth::default()
+        .with("ann", at("ann", "Ann", "a", Role::User))
+        .with("bob", at("bob", "bob", "a", Role::User))
+        .with("cy", at("cy", "cy", "a", Role::BotAdmin))
+        .with("admin", at("admin", "admin", "a", Role::Admin))
+        .with("eve", at("eve", "Ann", "b", Role::Admin))
+        .with("visitor", at("visitor", "visitor", "a", Role::Anonymous))
 }
-
-#[async_trait]
-impl Authenticator for AuthDouble {
-    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
-        match bearer {
-            "ann" => Ok(principal("ann", "Ann", "a", Role::User)),
-            "bob" => Ok(principal("bob", "bob", "a", Role::User)),
-            "cy" => Ok(principal("cy", "cy", "a", Role::BotAdmin)),
-            "admin" => Ok(principal("admin", "admin", "a", Role::Admin)),
-            "eve" => Ok(principal("eve", "Ann", "b", Role::Admin)),
-            "visitor" => Ok(principal("visitor", "visitor", "a", Role::Anonymous)),
-            _ => Err(AppError::Unauthorized),
-        }
-    }
-}
-
-fn no_routes(_: Arc<AppState>) -> Routes {
-    Routes::new()
-}
-
-fn install_auth(state: &mut AppState) -> InstallFuture<'_> {
-    Box::pin(async move {
-        state.auth = Arc::new(AuthDouble);
-        Ok(())
-    })
-}
-
-const AUTH_DOUBLE: Module = Module {
-    name: "auth-double",
-    router: no_routes,
-    migrations: None,
-    openapi: utoipa::openapi::OpenApi::default,
-    install: Some(install_auth),
-    start: None,
-};
 
 async fn app_on(db: TestDb) -> TestApp {
-    TestApp::build(db, &[&AUTH_DOUBLE, &botserver_tasks::MODULE], |_| {}).await
+    TestApp::with_auth(db, &[&botserver_tasks::MODULE], callers(), |_| {}).await
 }
 
 async fn call(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> (StatusCode, Value) {

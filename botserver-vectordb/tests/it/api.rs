@@ -1,74 +1,30 @@
 //! The REST routes through the whole router: access rules, upload, indexing within
 //! seconds by the background indexer, search, list, reindex, delete.
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use botlib::{AppError, AppResult, BotId, OrgId, UserId};
-use botserver_core::access::Routes;
-use botserver_core::testing::TestApp;
-use botserver_core::{InstallFuture, Module};
-use botstate::auth::{Access, Authenticator, BotGrant, BotRole, Credential, Principal, Role};
+use botlib::BotId;
+use botserver_core::testing::{TestApp, TokenAuth, test_principal};
+use botstate::BotInfo;
+use botstate::auth::{Access, Role};
 use botstate::testing::TestDb;
-use botstate::{AppState, BotInfo};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// A test double of the authenticator: the bearer token names the caller.
-struct AuthDouble;
-
-fn principal(roles: Vec<Role>, bots: Vec<BotGrant>) -> Principal {
-    Principal {
-        user: UserId::default(),
-        org: OrgId::default(),
-        name: "t".into(),
-        roles,
-        bots,
-        credential: Credential::Session { session: "s".into() },
-    }
+/// The callers (an authenticator test double: the bearer token names them).
+fn callers() -> TokenAuth {
+    let at = |user: &str, roles: &[Role], bots: &[&str]| test_principal(user, "o", roles, bots);
+    TokenAuth::default()
+        .with("admin", at("admin", &[Role::Admin], &[]))
+        .with("shop-admin", at("shop-admin", &[Role::BotAdmin], &["shop"]))
+        .with("other-admin", at("other-admin", &[Role::BotAdmin], &["other"]))
+        .with("user", at("user", &[Role::User], &[]))
 }
-
-#[async_trait]
-impl Authenticator for AuthDouble {
-    async fn authenticate(&self, bearer: &str) -> AppResult<Principal> {
-        let grant = |bot: &str| BotGrant {
-            bot: bot.into(),
-            role: BotRole::Admin,
-        };
-        match bearer {
-            "admin" => Ok(principal(vec![Role::Admin], vec![])),
-            "shop-admin" => Ok(principal(vec![Role::BotAdmin], vec![grant("shop")])),
-            "other-admin" => Ok(principal(vec![Role::BotAdmin], vec![grant("other")])),
-            "user" => Ok(principal(vec![Role::User], vec![])),
-            _ => Err(AppError::Unauthorized),
-        }
-    }
-}
-
-fn no_routes(_: Arc<AppState>) -> Routes {
-    Routes::new()
-}
-
-fn install_auth(state: &mut AppState) -> InstallFuture<'_> {
-    Box::pin(async move {
-        state.auth = Arc::new(AuthDouble);
-        Ok(())
-    })
-}
-
-const AUTH_DOUBLE: Module = Module {
-    name: "auth-double",
-    router: no_routes,
-    migrations: None,
-    openapi: utoipa::openapi::OpenApi::default,
-    install: Some(install_auth),
-    start: None,
-};
 
 async fn app() -> TestApp {
-    let app = TestApp::build(
+    let app = TestApp::with_auth(
         TestDb::sqlite(),
-        &[&AUTH_DOUBLE, &botserver_vectordb::MODULE],
+        &[&botserver_vectordb::MODULE],
+        callers(),
         |_| {},
     )
     .await;
