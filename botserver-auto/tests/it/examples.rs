@@ -1979,8 +1979,9 @@ async fn bug_a_message_after_the_script_ended_gets_a_clear_answer_without_an_llm
     assert!(said[0].contains("can't answer"), "{said:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bug_download_fetches_a_url_into_the_drive() {
+/// A bot named `name` running `src`, with the in-memory drive test double and the
+/// loopback API server as its `api` parameter.
+async fn bot_with_drive_and_api(name: &str, src: &str) -> (Bot, Fakes) {
     let (api, _) = api_server().await;
     let fakes = Fakes::default();
     let db = backend();
@@ -1988,36 +1989,28 @@ async fn bug_download_fetches_a_url_into_the_drive() {
     let mut services = Services::new(&state).unwrap();
     services.objects = fakes.drive.clone();
     let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
-    let src = "DOWNLOAD api + \"/text\", \"inbox/hello.txt\"\nTALK READ(\"inbox/hello.txt\")\n";
     let bot = Bot::install_on(
         dialogs,
         db,
-        "bug",
+        name,
         &[("start.bas", src)],
         &[("http-allow-private", "true"), ("param-api", &api)],
     )
     .await;
+    (bot, fakes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bug_download_fetches_a_url_into_the_drive() {
+    let src = "DOWNLOAD api + \"/text\", \"inbox/hello.txt\"\nTALK READ(\"inbox/hello.txt\")\n";
+    let (bot, _) = bot_with_drive_and_api("bug", src).await;
     assert_eq!(bot.start("s").await, ["hello world"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn download_keeps_binary_files_byte_for_byte() {
-    let (api, _) = api_server().await;
-    let fakes = Fakes::default();
-    let db = backend();
-    let state = state_on(&db).await;
-    let mut services = Services::new(&state).unwrap();
-    services.objects = fakes.drive.clone();
-    let dialogs = Arc::new(Dialogs::new(Arc::new(services)));
     let src = "DOWNLOAD api + \"/binary\", \"inbox/blob.bin\"\nTALK \"ok\"\n";
-    let bot = Bot::install_on(
-        dialogs,
-        db,
-        "blob",
-        &[("start.bas", src)],
-        &[("http-allow-private", "true"), ("param-api", &api)],
-    )
-    .await;
+    let (bot, fakes) = bot_with_drive_and_api("blob", src).await;
     assert_eq!(bot.start("s").await, ["ok"]);
     let key = format!("bots/{}/drive/inbox/blob.bin", botlib::BotId::for_name("blob"));
     let stored = fakes
