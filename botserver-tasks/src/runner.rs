@@ -306,6 +306,31 @@ impl Runner {
     /// One pass: claims what is due and starts it. Returns how many runs started.
     pub async fn pass(self: &Arc<Self>) -> AppResult<usize> {
         let now = now_ms();
+        // Read first: an idle pass takes no write lock (on SQLite every write transaction
+        // holds the one writer lock, which other writers would wait for).
+        let work = self
+            .sched
+            .db
+            .run(move |c| {
+                let due: i64 = sj::table
+                    .filter(sj::next_due_ms.le(now).and(sj::paused.eq(false)))
+                    .count()
+                    .get_result(c)?;
+                let waiting: i64 = sr::table
+                    .filter(
+                        sr::state
+                            .eq_any([state::QUEUED, state::RETRYING])
+                            .and(sr::next_attempt_ms.le(now))
+                            .or(sr::state.eq(state::RUNNING).and(sr::lease_until_ms.lt(now))),
+                    )
+                    .count()
+                    .get_result(c)?;
+                Ok(due + waiting)
+            })
+            .await?;
+        if work == 0 {
+            return Ok(0);
+        }
         let (me, lease) = (self.instance.clone(), lease_ms(&self.sched));
         let missed = self.sched.config.missed_after.as_millis() as i64;
         let ticks = self

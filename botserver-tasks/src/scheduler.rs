@@ -199,6 +199,10 @@ pub struct DbScheduler {
     pub(crate) db: Db,
     pub(crate) config: SchedulerConfig,
     handlers: RwLock<HashMap<String, Handler>>,
+    /// The events each bot registered on this instance (every instance installs every
+    /// bot, so this is the whole picture): firing an event nobody listens to costs no
+    /// query, which matters because every data write of a script fires one.
+    events: RwLock<HashMap<BotId, std::collections::HashSet<String>>>,
     /// Woken when work may be due sooner than the next poll.
     pub(crate) wake: tokio::sync::Notify,
 }
@@ -284,6 +288,7 @@ impl DbScheduler {
             db,
             config,
             handlers: RwLock::new(HashMap::new()),
+            events: RwLock::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -493,6 +498,14 @@ impl DbScheduler {
 #[async_trait]
 impl Scheduler for DbScheduler {
     async fn sync_bot_jobs(&self, bot: BotId, jobs: Vec<JobSpec>) -> AppResult<Vec<RejectedJob>> {
+        let listened: std::collections::HashSet<String> = jobs
+            .iter()
+            .filter_map(|j| match &j.trigger {
+                Trigger::Event { name } => Some(name.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        self.events.write().expect("events").insert(bot, listened);
         let now = now_ms();
         let mut rows = Vec::new();
         let mut rejected = Vec::new();
@@ -548,6 +561,15 @@ impl Scheduler for DbScheduler {
     }
 
     async fn fire_event(&self, bot: BotId, event: &str, payload: serde_json::Value) -> AppResult<usize> {
+        let listened = self
+            .events
+            .read()
+            .expect("events")
+            .get(&bot)
+            .is_some_and(|set| set.contains(&event.to_ascii_lowercase()));
+        if !listened {
+            return Ok(0);
+        }
         let (b, e) = (bot.to_string(), event.to_ascii_lowercase());
         let jobs: Vec<JobRow> = self
             .db

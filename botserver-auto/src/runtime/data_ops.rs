@@ -166,26 +166,29 @@ pub(super) fn call(name: &str, a: &Array) -> R {
     let j = with_ctx(|ctx| {
         let bot = ctx.session.bot_id;
         let r = ctx.effect(name, |ctx| {
-            let mut conn = ctx.services.db.get().map_err(|e| e.to_string())?;
-            let t = Tables::new(bot);
-            let c: &mut AnyConnection = &mut conn;
-            // SQLite refuses (without waiting) a transaction that read and then writes
-            // while another connection wrote meanwhile; the operation is one transaction,
-            // rolled back on failure, so trying it again is safe.
-            let mut attempt = 0;
-            let r = loop {
-                let r = run_op(&t, c, &table, &op);
-                match &r {
-                    Err(crate::data::DataError::Database(e))
-                        if attempt < 100 && e.to_string().contains("database is locked") =>
-                    {
-                        attempt += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(2 + attempt));
+            let r = {
+                let mut conn = ctx.services.db.get().map_err(|e| e.to_string())?;
+                let t = Tables::new(bot);
+                let c: &mut AnyConnection = &mut conn;
+                // SQLite refuses (without waiting) a transaction that read and then writes
+                // while another connection wrote meanwhile; the operation is one transaction,
+                // rolled back on failure, so trying it again is safe.
+                let mut attempt = 0;
+                let r = loop {
+                    let r = run_op(&t, c, &table, &op);
+                    match &r {
+                        Err(crate::data::DataError::Database(e))
+                            if attempt < 100 && e.to_string().contains("database is locked") =>
+                        {
+                            attempt += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(2 + attempt));
+                        }
+                        _ => break r,
                     }
-                    _ => break r,
-                }
+                };
+                r.map_err(|e| format!("{name} {table}: {e}"))?
             };
-            let r = r.map_err(|e| format!("{name} {table}: {e}"))?;
+            // (The connection went back to the pool above: firing needs one of its own.)
             // `ON INSERT OF` / `ON UPDATE OF` / `ON DELETE OF` scripts run on the
             // scheduler (queued, once, on some instance). Inside the effect: a replayed
             // write does not fire again.

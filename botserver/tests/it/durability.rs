@@ -178,7 +178,7 @@ fn run_scenario(envs: Vec<(&'static str, String)>, backend: &str) {
                             Some(&token),
                             &json!({"session": format!("c{i}")}),
                         );
-                        assert_eq!(status, 200, "start c{i}: {v}");
+                        assert_eq!(status, 200, "start c{i}: {v}\n{}", tail(&server_ref.stderr()));
                         let said = messages(&v);
                         let first = said[0]
                             .strip_prefix("token ")
