@@ -326,8 +326,14 @@ async fn store_upload(
     })
 }
 
-/// Refuses at once a declared length over the upload limit or the space's room.
-async fn check_declared_length(d: &Drive, sp: &Space, headers: &HeaderMap) -> AppResult<()> {
+/// Refuses at once a declared length over the upload limit or, for a file at `path`, over
+/// the room its space has for it (the store enforces both again on the bytes).
+async fn check_declared_length(
+    d: &Drive,
+    sp: &Space,
+    path: Option<&str>,
+    headers: &HeaderMap,
+) -> AppResult<()> {
     let Some(n) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -340,13 +346,14 @@ async fn check_declared_length(d: &Drive, sp: &Space, headers: &HeaderMap) -> Ap
             limit_bytes: d.config.max_upload_bytes,
         });
     }
-    let usage = d.store.usage(sp).await?;
-    if usage.used().saturating_add(n) > usage.quota_bytes.saturating_add(n.min(usage.files_bytes)) {
-        // Beyond the quota even if it replaced a file as large as all the space's files.
-        return Err(AppError::QuotaExceeded {
-            quota_bytes: usage.quota_bytes,
-            used_bytes: usage.used(),
-        });
+    if let Some(path) = path {
+        let (room, usage) = d.store.allowance(sp, &clean_path(path)?).await?;
+        if n > room {
+            return Err(AppError::QuotaExceeded {
+                quota_bytes: usage.quota_bytes,
+                used_bytes: usage.used(),
+            });
+        }
     }
     Ok(())
 }
@@ -360,7 +367,7 @@ async fn upload_raw(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<FileInfo>)> {
     let sp = space(&d, &p, &name, Want::Write)?;
-    check_declared_length(&d, &sp, &headers).await?;
+    check_declared_length(&d, &sp, Some(&path), &headers).await?;
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let existed = d.store.head(&sp.key(&path)?).await.is_ok();
     let info = store_upload(&d, &sp, &path, idle_bounded(body.into_data_stream()), declared).await?;
@@ -389,7 +396,8 @@ async fn upload_form(
     mut form: Multipart,
 ) -> ApiResult<(StatusCode, Json<Vec<FileInfo>>)> {
     let sp = space(&d, &p, &name, Want::Write)?;
-    check_declared_length(&d, &sp, &headers).await?;
+    // A form's length counts its boundaries too: only the upload limit is checked early.
+    check_declared_length(&d, &sp, None, &headers).await?;
     let folder = clean_folder(&q.folder)?;
     let mut stored = Vec::new();
     loop {

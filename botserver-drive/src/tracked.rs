@@ -102,7 +102,7 @@ impl TrackedStore {
 
     /// Bytes `path` of `space` may grow to: the quota minus what the space uses besides
     /// the file now at `path`. Also returns the usage, for the error.
-    async fn allowance(&self, space: &Space, path: &str) -> AppResult<(u64, Usage)> {
+    pub async fn allowance(&self, space: &Space, path: &str) -> AppResult<(u64, Usage)> {
         let usage = self.usage(space).await?;
         let (id, p) = (space.id(), path.to_string());
         let existing = self

@@ -379,8 +379,8 @@ impl DbScheduler {
             .ok_or(AppError::NotFound)
     }
 
-    /// The job of a bot's event (`webhook:orders`), if one is registered.
-    pub async fn event_job(&self, bot: BotId, event: &str) -> AppResult<Option<JobRow>> {
+    /// The jobs registered for a bot's event (`webhook:orders`), paused ones included.
+    pub async fn event_jobs(&self, bot: BotId, event: &str) -> AppResult<Vec<JobRow>> {
         let (b, e) = (bot.to_string(), event.to_ascii_lowercase());
         self.db
             .run(move |c| {
@@ -391,9 +391,9 @@ impl DbScheduler {
                             .and(sj::trigger_kind.eq("event"))
                             .and(sj::event.eq(&e)),
                     )
+                    .order(sj::name.asc())
                     .select(JobRow::as_select())
-                    .first(c)
-                    .optional()?)
+                    .load(c)?)
             })
             .await
     }
@@ -570,22 +570,12 @@ impl Scheduler for DbScheduler {
         if !listened {
             return Ok(0);
         }
-        let (b, e) = (bot.to_string(), event.to_ascii_lowercase());
         let jobs: Vec<JobRow> = self
-            .db
-            .run(move |c| {
-                Ok(sj::table
-                    .filter(
-                        sj::bot_id
-                            .eq(&b)
-                            .and(sj::trigger_kind.eq("event"))
-                            .and(sj::event.eq(&e)),
-                    )
-                    .filter(sj::paused.eq(false))
-                    .select(JobRow::as_select())
-                    .load(c)?)
-            })
-            .await?;
+            .event_jobs(bot, event)
+            .await?
+            .into_iter()
+            .filter(|j| !j.paused)
+            .collect();
         let body = payload.to_string();
         for job in &jobs {
             // Two events of one job in the same millisecond: the second takes the next.

@@ -6,7 +6,8 @@
 //! `X-Webhook-Key: <secret>` or as `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`
 //! (the form GitHub and others send). A webhook without a configured secret is refused
 //! (403), a wrong or missing one is 401, a body over 256 KiB is 413, a body that is not
-//! JSON is 400; nothing runs then. Each call is a run in the job's history.
+//! JSON is 400, a paused webhook 409; nothing runs then. Each call is a run in the job's
+//! history.
 
 use crate::TasksModule;
 use crate::scheduler::DbScheduler;
@@ -104,9 +105,14 @@ async fn webhook(
     authorize(secret.trim(), &headers, &body)?;
     let job = w
         .scheduler
-        .event_job(info.id, &format!("webhook:{name}"))
+        .event_jobs(info.id, &format!("webhook:{name}"))
         .await?
+        .into_iter()
+        .next()
         .ok_or(AppError::NotFound)?;
+    if job.paused {
+        return Err(AppError::Conflict(format!("the webhook `{name}` is paused")).into());
+    }
     let payload: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {

@@ -563,6 +563,21 @@ async fn quotas_and_upload_limits_refuse_clearly_and_store_nothing() {
                 .status,
             StatusCode::NOT_FOUND
         );
+        // Without a declared length the bytes themselves are counted: still 507, nothing kept.
+        let chunks = futures_util::stream::iter(
+            (0..6).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![3u8; 100]))),
+        );
+        let req = request(Some("shop-admin"), Method::PUT, "/api/drive/bot:shop/files/c.bin")
+            .body(Body::from_stream(chunks))
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status.as_u16(), 507, "{backend:?} {}", r.text());
+        assert_eq!(
+            get(&app, Some("shop-admin"), "/api/drive/bot:shop/files/c.bin", &[])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
         // Replacing a file counts only the difference.
         let r = put(&app, "shop-admin", "/api/drive/bot:shop/files/a.bin", &[2u8; 900]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());

@@ -699,6 +699,17 @@ async fn webhooks_need_their_secret_and_are_recorded() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{action}");
         assert_eq!(r.json()["paused"], action == "pause");
+        // A paused webhook refuses its calls (nothing runs); resumed, it answers again.
+        let expected = if action == "pause" {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(
+            post(&app, url, &key("s3cret-value"), body.clone()).await.0,
+            expected,
+            "{action}"
+        );
     }
     let r = app
         .json_as(
