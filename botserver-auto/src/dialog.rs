@@ -19,7 +19,7 @@ use botstate::services::{
     BotProfile, DialogEngine, FreeText, OutboundMessage, ToolInput, ToolOutput, TurnInput, TurnOutput,
     WokenTurn,
 };
-use botstate::{AnyConnection, Db, DbErr};
+use botstate::{AnyConnection, Bind, Db, DbErr, FixedSql};
 use diesel::prelude::*;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -279,7 +279,7 @@ impl Dialogs {
         let db = self.services.db.clone();
         let sid = info.session_id.clone();
         let (row, memo): (Option<SessionRow>, Option<(String, String)>) = db
-            .run(move |c| {
+            .read(move |c| {
                 let row = dss::table
                     .find(&sid)
                     .select(SessionRow::as_select())
@@ -525,23 +525,67 @@ impl Dialogs {
         // One transaction (on SQLite, part of a group commit with other writes).
         let n = db
             .write(move |c| {
-                let n = diesel::update(
-                    dss::table
-                        .filter(dss::session_id.eq(row.session_id.clone()))
-                        .filter(dss::turns.eq(fence)),
+                // Fixed SQL (prepared once per connection), writing only what a turn
+                // changes: the script, pin, identity and info of a conversation never do.
+                let n = FixedSql::new(
+                    &[
+                        "UPDATE dialog_sessions SET status = ",
+                        ", wake_at = ",
+                        ", hear = ",
+                        ", journal = ",
+                        ", state = ",
+                        ", outbox = ",
+                        ", inbox = ",
+                        ", result = ",
+                        ", turns = ",
+                        ", updated_at = ",
+                        " WHERE session_id = ",
+                        " AND turns = ",
+                        "",
+                    ],
+                    &[
+                        Bind::Text(&row.status),
+                        Bind::OptInt(row.wake_at),
+                        Bind::OptText(row.hear.as_deref()),
+                        Bind::Text(&row.journal),
+                        Bind::Text(&row.state),
+                        Bind::Text(&row.outbox),
+                        Bind::Text(&row.inbox),
+                        Bind::OptText(row.result.as_deref()),
+                        Bind::Int(row.turns),
+                        Bind::Int(row.updated_at),
+                        Bind::Text(&row.session_id),
+                        Bind::Int(fence),
+                    ],
                 )
-                .set(&row)
                 .execute(c)?;
                 if let (1, Some((input, output))) = (n, output) {
-                    diesel::delete(dr::table.find(&row.session_id)).execute(c)?;
-                    diesel::insert_into(dr::table)
-                        .values((
-                            dr::session_id.eq(&row.session_id),
-                            dr::input_id.eq(input),
-                            dr::output.eq(output),
-                            dr::updated_at.eq(row.updated_at),
-                        ))
-                        .execute(c)?;
+                    let kept = FixedSql::new(
+                        &[
+                            "UPDATE dialog_replies SET input_id = ",
+                            ", output = ",
+                            ", updated_at = ",
+                            " WHERE session_id = ",
+                            "",
+                        ],
+                        &[
+                            Bind::Text(&input),
+                            Bind::Text(&output),
+                            Bind::Int(row.updated_at),
+                            Bind::Text(&row.session_id),
+                        ],
+                    )
+                    .execute(c)?;
+                    if kept == 0 {
+                        diesel::insert_into(dr::table)
+                            .values((
+                                dr::session_id.eq(&row.session_id),
+                                dr::input_id.eq(input),
+                                dr::output.eq(output),
+                                dr::updated_at.eq(row.updated_at),
+                            ))
+                            .execute(c)?;
+                    }
                 }
                 Ok::<_, DbErr>(n)
             })

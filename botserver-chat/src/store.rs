@@ -7,7 +7,7 @@
 //! assigned without races.
 
 use botlib::protocol::Suggestion;
-use botstate::{AnyConnection, DbErr};
+use botstate::{AnyConnection, Bind, DbErr, FixedSql};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -153,9 +153,12 @@ pub fn delete_session(c: &mut AnyConnection, id: &str) -> Result<bool, DbErr> {
 /// Touches the session row first: the write lock (SQLite) or row lock (PostgreSQL) that
 /// serializes this session's writes. `false` when the session is gone.
 fn touch(c: &mut AnyConnection, session: &str, now: i64) -> Result<bool, DbErr> {
-    Ok(diesel::update(cs::table.find(session))
-        .set(cs::updated_at.eq(now))
-        .execute(c)?
+    // Fixed SQL, prepared once per connection (diesel prepares each UPDATE it builds anew).
+    Ok(FixedSql::new(
+        &["UPDATE chat_sessions SET updated_at = ", " WHERE id = ", ""],
+        &[Bind::Int(now), Bind::Text(session)],
+    )
+    .execute(c)?
         == 1)
 }
 
@@ -266,10 +269,15 @@ pub fn finish_turn(
     // Only the worker that answers a message (or the start) stores its answer: one that
     // finds it answered already (another worker, after a lost lock) stores nothing.
     if let Some(seq) = answered {
-        let n = diesel::update(cm::table.find((session, seq)))
-            .filter(cm::status.eq("pending"))
-            .set(cm::status.eq("done"))
-            .execute(c)?;
+        let n = FixedSql::new(
+            &[
+                "UPDATE chat_messages SET status = 'done' WHERE session_id = ",
+                " AND seq = ",
+                " AND status = 'pending'",
+            ],
+            &[Bind::Text(session), Bind::Int(seq)],
+        )
+        .execute(c)?;
         if n == 0 {
             return Ok(Vec::new());
         }

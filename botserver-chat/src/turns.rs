@@ -129,7 +129,7 @@ impl Chat {
             }
             // A message stored while we held the lock, after our last look: answer it.
             let sid = session.clone();
-            match self.db.run(move |c| store::next_pending(c, &sid)).await {
+            match self.db.read(move |c| store::next_pending(c, &sid)).await {
                 Ok(Some(_)) => continue,
                 _ => return,
             }
@@ -140,7 +140,7 @@ impl Chat {
         let sid = session.to_string();
         let (s, mut pending) = self
             .db
-            .run(move |c| Ok((store::session(c, &sid)?, store::next_pending(c, &sid)?)))
+            .read(move |c| Ok((store::session(c, &sid)?, store::next_pending(c, &sid)?)))
             .await?;
         let Some(s) = s else {
             return Ok(());

@@ -248,6 +248,24 @@ impl Db {
         .map_err(AppError::internal)?
     }
 
+    /// Runs a short read (a point query) with the least latency: on SQLite, with an idle
+    /// pooled connection, right here on the calling task (a local read takes microseconds,
+    /// far less than a hand-off to the blocking pool and back); otherwise, or on
+    /// PostgreSQL (a network round trip), like [`Db::run`]. Never use it for a query that
+    /// may scan much.
+    pub async fn read<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbErr> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Sqlite
+            && let Some(mut conn) = self.pool.try_get()
+        {
+            return f(&mut conn).map_err(AppError::from);
+        }
+        self.run(f).await
+    }
+
     /// Runs a write transaction. On PostgreSQL it is a plain transaction on the pool. On
     /// SQLite, which has one writer at a time, every write of the process goes to one
     /// writer thread that runs those waiting together in one transaction, each in its own
@@ -284,20 +302,8 @@ impl Db {
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<AppResult<T>>();
         let job: WriteJob = Box::new(move |c: &mut AnyConnection| {
-            let mut out = None;
             // A savepoint: a failure undoes this write only.
-            let r = c.transaction(|c| match f(c) {
-                Ok(v) => {
-                    out = Some(v);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            });
-            let r: Result<T, DbErr> = match (r, out) {
-                (Ok(()), Some(v)) => Ok(v),
-                (Err(e), _) => Err(e),
-                (Ok(()), None) => unreachable!("the closure ran"),
-            };
+            let r = in_savepoint(c, f);
             Box::new(move |commit: Result<(), String>| {
                 let result = match (commit, r) {
                     (Ok(()), r) => r.map_err(AppError::from),
@@ -396,7 +402,7 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
                                 // Its savepoint is still open: nothing of this batch may
                                 // commit. The others are told, and may try again.
                                 panicked = true;
-                                break;
+                                return Err(diesel::result::Error::RollbackTransaction);
                             }
                         }
                     }
@@ -418,6 +424,31 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
         })
         .expect("the sqlite writer thread starts");
     tx
+}
+
+/// Runs `f` in a savepoint of the writer's open transaction: its writes are kept when it
+/// succeeds and undone when it fails. The savepoint statements are prepared once (diesel's
+/// own nested transactions prepare them on every use, a measurable cost per write).
+fn in_savepoint<T>(
+    c: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, DbErr>,
+) -> Result<T, DbErr> {
+    use diesel::RunQueryDsl;
+    let stmt = |c: &mut AnyConnection, sql: &'static [&'static str]| {
+        crate::sql::FixedSql::new(sql, &[]).execute(c).map(drop)
+    };
+    stmt(c, &["SAVEPOINT botserver_write"])?;
+    match f(c) {
+        Ok(v) => {
+            stmt(c, &["RELEASE botserver_write"])?;
+            Ok(v)
+        }
+        Err(e) => {
+            stmt(c, &["ROLLBACK TO botserver_write"])?;
+            stmt(c, &["RELEASE botserver_write"])?;
+            Err(e)
+        }
+    }
 }
 
 /// How often the checkpointer copies the write-ahead log into the database.

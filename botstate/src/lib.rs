@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod redis_cache;
 pub mod secrets;
 pub mod services;
+pub mod sql;
 pub mod state;
 pub mod testing;
 
@@ -24,4 +25,5 @@ pub use config::{Config, ConfigError, DatabaseTarget, Overrides};
 pub use db::{AnyConnection, Backend, CORE_MIGRATIONS, Db, DbErr, MigrationSet};
 pub use metrics::Metrics;
 pub use secrets::{SecretStore, SecretString};
+pub use sql::{Bind, FixedSql};
 pub use state::AppState;
