@@ -16,8 +16,8 @@ use crate::schema::{dialog_replies as dr, dialog_scripts as ds, dialog_sessions 
 use async_trait::async_trait;
 use botlib::{AppError, AppResult, BotId};
 use botstate::services::{
-    BotProfile, DialogEngine, FreeText, OutboundMessage, ToolInput, ToolOutput, TurnInput, TurnOutput,
-    WokenTurn,
+    BotProfile, CommitWith, DialogEngine, FreeText, OutboundMessage, ToolInput, ToolOutput, TurnInput,
+    TurnOutput, WokenTurn,
 };
 use botstate::{AnyConnection, Bind, Db, DbErr, FixedSql};
 use diesel::prelude::*;
@@ -86,6 +86,16 @@ pub struct TurnOpts {
     pub delegate_free_text: bool,
     /// The script was asked for explicitly: a finished conversation starts it afresh.
     pub restart: bool,
+    /// The caller's write to commit with the turn's save (see [`TurnInput::commit_with`]).
+    pub commit_with: Option<CommitWith>,
+}
+
+/// What a turn's save keeps besides the conversation: its answer under the input's
+/// idempotency key, and the caller's own write in the same transaction.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    key: Option<String>,
+    with: Option<CommitWith>,
 }
 
 /// The dialog engine.
@@ -293,7 +303,10 @@ impl Dialogs {
                 Ok::<_, DbErr>((row, memo))
             })
             .await?;
-        let memo_key = opts.input_id.clone();
+        let memo_key = Memo {
+            key: opts.input_id.clone(),
+            with: opts.commit_with.clone(),
+        };
         let mut row = match row {
             // A conversation belongs to one bot and one user: any other caller gets nothing.
             Some(r) if r.bot_id != info.bot_id.to_string() || r.user_id != info.user_id => {
@@ -301,7 +314,7 @@ impl Dialogs {
             }
             // This input was answered already (the caller retries after a crash): the
             // same answer again, nothing runs twice.
-            Some(_) if memo_key.is_some() && memo.as_ref().map(|m| &m.0) == memo_key.as_ref() => {
+            Some(_) if memo_key.key.is_some() && memo.as_ref().map(|m| &m.0) == memo_key.key.as_ref() => {
                 return parse_req(&memo.expect("checked").1);
             }
             Some(r)
@@ -510,20 +523,17 @@ impl Dialogs {
 
     /// Writes the row back, fenced: only if nobody else saved it since it was read
     /// (`turns` is the fence), so two instances can never both finish the same turn.
-    /// With `memo`, the answer is kept under that input id in the same transaction.
-    async fn save_only(
-        &self,
-        mut row: SessionRow,
-        out: TurnOutput,
-        memo: Option<String>,
-    ) -> AppResult<TurnOutput> {
+    /// With a memo key, the answer is kept under that input id in the same transaction,
+    /// and with the caller's write, that too (when the answer is final).
+    async fn save_only(&self, mut row: SessionRow, out: TurnOutput, memo: Memo) -> AppResult<TurnOutput> {
         let fence = row.turns;
         row.turns += 1;
         row.updated_at = now_ms();
         let db = self.services.db.clone();
-        let output = memo.map(|m| (m, serde_json::to_string(&out).expect("json")));
+        let output = memo.key.map(|m| (m, serde_json::to_string(&out).expect("json")));
+        let with = memo.with.filter(|_| out.free_text.is_none());
         // One transaction (on SQLite, part of a group commit with other writes).
-        let n = db
+        let (n, out) = db
             .write(move |c| {
                 // Fixed SQL (prepared once per connection), writing only what a turn
                 // changes: the script, pin, identity and info of a conversation never do.
@@ -587,7 +597,10 @@ impl Dialogs {
                             .execute(c)?;
                     }
                 }
-                Ok::<_, DbErr>(n)
+                if let (1, Some(with)) = (n, with) {
+                    (with.0)(c, &out)?;
+                }
+                Ok::<_, DbErr>((n, out))
             })
             .await?;
         if n == 0 {
@@ -599,7 +612,7 @@ impl Dialogs {
     }
 
     /// Replays the conversation's script against its journal and saves where it stopped.
-    async fn replay(&self, mut row: SessionRow, memo: Option<String>) -> AppResult<TurnOutput> {
+    async fn replay(&self, mut row: SessionRow, memo: Memo) -> AppResult<TurnOutput> {
         let pin: Pin = parse_req(&row.pinned)?;
         let versions = pin.scripts;
         let pinned = Arc::new(Pinned {
@@ -988,6 +1001,7 @@ impl DialogEngine for Dialogs {
             input_id: input.input_id,
             delegate_free_text: input.delegate_free_text,
             restart,
+            commit_with: input.commit_with,
         };
         self.turn_with(&script, info, input.message, opts).await
     }

@@ -17,7 +17,7 @@ use botstate::BotRegistry;
 use botstate::Db;
 use botstate::cache::Cache;
 use botstate::services::{
-    BotProfile, DialogEngine, FreeText, KnowledgeBase, LlmProvider, TurnInput, TurnOutput,
+    BotProfile, CommitWith, DialogEngine, FreeText, KnowledgeBase, LlmProvider, TurnInput, TurnOutput,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -210,6 +210,10 @@ impl Chat {
             "continue" => {}
             _ => input.message = Some(m.content.clone()),
         }
+        // The answer is stored in the engine's own transaction when the engine has the
+        // final words (one durable write per turn); `stored` says whether that happened.
+        let stored: Arc<std::sync::Mutex<Option<Vec<Message>>>> = Arc::default();
+        input.commit_with = Some(answer_with_turn(s.id.clone(), m.seq, stored.clone()));
         // A conflict is transient (the dialog busy with a wake-up, or continued elsewhere):
         // asked again a few times, with the same idempotency key.
         let mut result = self.dialogs.run_turn(input.clone()).await;
@@ -219,6 +223,12 @@ impl Chat {
             }
             tokio::time::sleep(Duration::from_millis(wait)).await;
             result = self.dialogs.run_turn(input.clone()).await;
+        }
+        let stored = stored.lock().expect("stored answer").take();
+        if let (Ok(out), Some(stored)) = (&result, stored) {
+            self.deliver(s, &stored, &texts(out.clone())).await;
+            self.count_turn(s, started);
+            return Ok(());
         }
         let replies = match result {
             Ok(TurnOutput {
@@ -245,10 +255,14 @@ impl Chat {
             }
         };
         self.store_and_deliver(s, Some(m.seq), false, replies).await?;
+        self.count_turn(s, started);
+        Ok(())
+    }
+
+    fn count_turn(&self, s: &Session, started: Instant) {
         let label = ChatMetrics::bot(&s.bot_name);
         self.metrics.turns.get_or_create(&label).inc();
         self.metrics.latency.observe(started.elapsed().as_secs_f64());
-        Ok(())
     }
 
     pub(crate) fn count_error(&self, s: &Session, e: &AppError) {
@@ -273,13 +287,18 @@ impl Chat {
             .db
             .write(move |c| store::finish_turn(c, &sid, answered, start, &texts))
             .await?;
-        for (m, r) in stored.iter().zip(&replies).filter(|(m, _)| m.kind == "text") {
+        self.deliver(s, &stored, &replies).await;
+        Ok(())
+    }
+
+    /// Sends stored bot messages to the session's sockets.
+    async fn deliver(&self, s: &Session, stored: &[Message], replies: &[Reply]) {
+        for (m, r) in stored.iter().zip(replies).filter(|(m, _)| m.kind == "text") {
             // A streamed answer's pieces were sent already: close it with its id.
             let content = if r.streamed { "" } else { m.content.as_str() };
             let frame = bot_frame(s, content, true, m.suggestion_list(), Some(m.seq));
             self.hub.send(&s.id, frame, None).await;
         }
-        Ok(())
     }
 
     /// Resumes conversations whose WAIT is over, stores and delivers what they said. Runs
@@ -327,6 +346,21 @@ fn plain(content: &str) -> Reply {
         },
         streamed: false,
     }
+}
+
+/// The write that stores the engine's answer to message `seq` in the engine's own
+/// transaction (see [`CommitWith`]); what it stored is left in `stored`.
+fn answer_with_turn(
+    session: String,
+    seq: i64,
+    stored: Arc<std::sync::Mutex<Option<Vec<Message>>>>,
+) -> CommitWith {
+    CommitWith(Arc::new(move |c, out| {
+        let texts: Vec<BotText> = texts(out.clone()).into_iter().map(|r| r.text).collect();
+        let m = store::finish_turn(c, &session, Some(seq), false, &texts)?;
+        *stored.lock().expect("stored answer") = Some(m);
+        Ok(())
+    }))
 }
 
 fn texts(out: TurnOutput) -> Vec<Reply> {

@@ -8,6 +8,7 @@ use botlib::{AppError, AppResult, BotId, SessionId, UserId};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Metadata of a stored object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +418,35 @@ pub struct TurnInput {
     pub delegate_free_text: bool,
     /// The channel (`web`, `api`, …) scripts see.
     pub channel: String,
+    /// The caller's own write, to commit in the same transaction as the turn's save (see
+    /// [`CommitWith`]). Never serialized.
+    #[serde(skip)]
+    pub commit_with: Option<CommitWith>,
+}
+
+/// A write of the caller's that commits atomically with a turn: the engine calls it in
+/// the transaction that saves the turn, with the turn's output, when it saved one whose
+/// messages are final (no [`TurnOutput::free_text`] left for the caller). The chat stores
+/// its answer this way: one durable write per turn instead of two. A turn answered from
+/// its idempotency memo, or one that saves nothing, does not call it, so the caller must
+/// know whether it ran (it records that itself) and write on its own otherwise. It may
+/// run on another thread; an error fails the whole turn and nothing of it is kept.
+#[derive(Clone)]
+pub struct CommitWith(
+    #[allow(clippy::type_complexity)]
+    pub  Arc<dyn Fn(&mut crate::AnyConnection, &TurnOutput) -> Result<(), crate::DbErr> + Send + Sync>,
+);
+
+impl std::fmt::Debug for CommitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitWith(..)")
+    }
+}
+
+impl PartialEq for CommitWith {
+    fn eq(&self, other: &CommitWith) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl TurnInput {
@@ -431,6 +461,7 @@ impl TurnInput {
             script: None,
             delegate_free_text: false,
             channel: "web".into(),
+            commit_with: None,
         }
     }
 }

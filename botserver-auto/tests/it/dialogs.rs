@@ -463,6 +463,92 @@ async fn a_turn_asked_again_with_its_input_id_answers_the_same_without_running_a
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_callers_write_commits_with_the_turn_and_its_failure_undoes_the_turn() {
+    use botstate::services::{CommitWith, DialogEngine, TurnInput};
+    use botstate::{Bind, FixedSql};
+    use diesel::RunQueryDsl;
+    use std::sync::{Arc, Mutex};
+    let bot = Bot::new("hooked", &[("start.bas", "HEAR x\nTALK \"got \" + x\n")], &[]).await;
+    let db = bot.dialogs.services().db.clone();
+    let (session, user) = (botlib::SessionId::new_random(), botlib::UserId::new_random());
+    // The caller's write: a row named after the turn's answer, and what it was given.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let hook = |fail: bool| {
+        let seen = seen.clone();
+        CommitWith(Arc::new(move |c, out| {
+            let said = out
+                .messages
+                .iter()
+                .map(|m| m.content.clone())
+                .collect::<Vec<_>>()
+                .join("|");
+            FixedSql::new(
+                &[
+                    "INSERT INTO dialog_scripts (hash, file, source, created_at) VALUES (",
+                    ", 'hook', '', 0)",
+                ],
+                &[Bind::Text(&said)],
+            )
+            .execute(c)?;
+            seen.lock().unwrap().push(said);
+            if fail {
+                return Err(botlib::AppError::BadRequest("the caller's write failed".into()).into());
+            }
+            Ok(())
+        }))
+    };
+    let input = |m: Option<&str>, id: &str, fail: bool| {
+        let mut i = TurnInput::new(bot.bot, session, user, m.map(str::to_string));
+        i.input_id = Some(id.into());
+        i.commit_with = Some(hook(fail));
+        i
+    };
+    let kept = || {
+        let db = db.clone();
+        async move {
+            db.run(|c| {
+                Ok(
+                    diesel::sql_query("SELECT hash AS name FROM dialog_scripts WHERE file = 'hook'")
+                        .load::<Named>(c)?
+                        .into_iter()
+                        .map(|n| n.name)
+                        .collect::<Vec<String>>(),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let mut start = input(None, "start", false);
+    start.commit_with = None;
+    bot.dialogs.run_turn(start).await.unwrap();
+    // The caller's write fails: the whole turn is undone, the dialog did not move on.
+    assert!(bot.dialogs.run_turn(input(Some("a"), "1", true)).await.is_err());
+    assert_eq!(*seen.lock().unwrap(), ["got a"]);
+    assert!(kept().await.is_empty(), "nothing of the failed write is kept");
+    // The same turn again: it runs as if for the first time, and both writes commit.
+    let out = bot.dialogs.run_turn(input(Some("a"), "1", false)).await.unwrap();
+    assert_eq!(out.messages[0].content, "got a");
+    assert_eq!(kept().await, ["got a"]);
+    // Answered from the memo (a retry): the hook is not called again.
+    let again = bot.dialogs.run_turn(input(Some("a"), "1", false)).await.unwrap();
+    assert_eq!(again.messages[0].content, "got a");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // Free text handed back to the caller (the script has ended) is not final: no hook.
+    let mut free = input(Some("b"), "2", false);
+    free.delegate_free_text = true;
+    let out = bot.dialogs.run_turn(free).await.unwrap();
+    assert_eq!(out.free_text.expect("handed back").message, "b");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(kept().await, ["got a"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn free_text_is_handed_back_with_the_prompt_when_the_caller_asks() {
     use botstate::services::{DialogEngine, TurnInput};
     let bot = Bot::new(
