@@ -219,11 +219,33 @@ pub fn add_user_message(
     Ok(Some(Stored::New(seq)))
 }
 
+/// `status = 'pending'` with the value written in the SQL, not bound: the condition of
+/// the partial index `chat_messages_pending`, which SQLite uses only when it can see the
+/// value when preparing (a bound value it can use too, but then it prepares the statement
+/// again on every run). Cacheable, unlike diesel's `sql` literals.
+#[derive(Clone, Copy, Debug, diesel::query_builder::QueryId, diesel::expression::ValidGrouping)]
+struct IsPending;
+
+impl diesel::Expression for IsPending {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<QS> diesel::AppearsOnTable<QS> for IsPending {}
+
+impl<QS> diesel::SelectableExpression<QS> for IsPending {}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for IsPending {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("chat_messages.status = 'pending'");
+        Ok(())
+    }
+}
+
 /// The oldest user message still waiting for its answer.
 pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Message>, DbErr> {
     Ok(cm::table
         .filter(cm::session_id.eq(session))
-        .filter(cm::status.eq("pending"))
+        .filter(IsPending)
         .order(cm::seq.asc())
         .select(Message::as_select())
         .first(c)
@@ -234,7 +256,7 @@ pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Messa
 pub fn next_pending_after(c: &mut AnyConnection, session: &str, seq: i64) -> Result<Option<Message>, DbErr> {
     Ok(cm::table
         .filter(cm::session_id.eq(session))
-        .filter(cm::status.eq("pending"))
+        .filter(IsPending)
         .filter(cm::seq.gt(seq))
         .order(cm::seq.asc())
         .select(Message::as_select())

@@ -3,4 +3,5 @@
 
 mod page;
 mod protocol;
+mod store;
 mod support;
