@@ -290,16 +290,16 @@ impl Dialogs {
         let sid = info.session_id.clone();
         let (row, memo): (Option<SessionRow>, Option<(String, String)>) = db
             .read(move |c| {
-                let row = dss::table
+                let row = botstate::on_conn!(c, |c| dss::table
                     .find(&sid)
                     .select(SessionRow::as_select())
                     .first(c)
-                    .optional()?;
-                let memo = dr::table
+                    .optional())?;
+                let memo = botstate::on_conn!(c, |c| dr::table
                     .find(&sid)
                     .select((dr::input_id, dr::output))
                     .first(c)
-                    .optional()?;
+                    .optional())?;
                 Ok::<_, DbErr>((row, memo))
             })
             .await?;
@@ -568,7 +568,7 @@ impl Dialogs {
                         Bind::Int(fence),
                     ],
                 )
-                .execute(c)?;
+                .execute_on(c)?;
                 if let (1, Some((input, output))) = (n, output) {
                     let kept = FixedSql::new(
                         &[
@@ -585,7 +585,7 @@ impl Dialogs {
                             Bind::Text(&row.session_id),
                         ],
                     )
-                    .execute(c)?;
+                    .execute_on(c)?;
                     if kept == 0 {
                         diesel::insert_into(dr::table)
                             .values((

@@ -7,7 +7,7 @@
 //! assigned without races.
 
 use botlib::protocol::Suggestion;
-use botstate::{AnyConnection, Bind, DbErr, FixedSql};
+use botstate::{AnyConnection, Bind, DbErr, FixedSql, on_conn};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -110,11 +110,11 @@ pub fn create_session(c: &mut AnyConnection, s: &Session) -> Result<(), DbErr> {
 
 /// A session by id.
 pub fn session(c: &mut AnyConnection, id: &str) -> Result<Option<Session>, DbErr> {
-    Ok(cs::table
+    Ok(on_conn!(c, |c| cs::table
         .find(id)
         .select(Session::as_select())
         .first(c)
-        .optional()?)
+        .optional())?)
 }
 
 /// A user's sessions, most recent first.
@@ -158,15 +158,15 @@ fn touch(c: &mut AnyConnection, session: &str, now: i64) -> Result<bool, DbErr> 
         &["UPDATE chat_sessions SET updated_at = ", " WHERE id = ", ""],
         &[Bind::Int(now), Bind::Text(session)],
     )
-    .execute(c)?
+    .execute_on(c)?
         == 1)
 }
 
 fn next_seq(c: &mut AnyConnection, session: &str) -> Result<i64, DbErr> {
-    let max: Option<i64> = cm::table
+    let max: Option<i64> = on_conn!(c, |c| cm::table
         .filter(cm::session_id.eq(session))
         .select(diesel::dsl::max(cm::seq))
-        .first(c)?;
+        .first(c))?;
     Ok(max.unwrap_or(0) + 1)
 }
 
@@ -192,18 +192,18 @@ pub fn add_user_message(
         return Ok(None);
     }
     if let Some(id) = client_id {
-        let seen: Option<i64> = cm::table
+        let seen: Option<i64> = on_conn!(c, |c| cm::table
             .filter(cm::session_id.eq(session))
             .filter(cm::client_id.eq(id))
             .select(cm::seq)
             .first(c)
-            .optional()?;
+            .optional())?;
         if let Some(seq) = seen {
             return Ok(Some(Stored::Duplicate(seq)));
         }
     }
     let seq = next_seq(c, session)?;
-    diesel::insert_into(cm::table)
+    on_conn!(c, |c| diesel::insert_into(cm::table)
         .values((
             cm::session_id.eq(session),
             cm::seq.eq(seq),
@@ -215,7 +215,7 @@ pub fn add_user_message(
             cm::status.eq("pending"),
             cm::created_at.eq(now),
         ))
-        .execute(c)?;
+        .execute(c))?;
     Ok(Some(Stored::New(seq)))
 }
 
@@ -243,13 +243,13 @@ impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for 
 
 /// The oldest user message still waiting for its answer.
 pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Message>, DbErr> {
-    Ok(cm::table
+    Ok(on_conn!(c, |c| cm::table
         .filter(cm::session_id.eq(session))
         .filter(IsPending)
         .order(cm::seq.asc())
         .select(Message::as_select())
         .first(c)
-        .optional()?)
+        .optional())?)
 }
 
 /// The first pending user message after number `seq`.
@@ -299,7 +299,7 @@ pub fn finish_turn(
             ],
             &[Bind::Text(session), Bind::Int(seq)],
         )
-        .execute(c)?;
+        .execute_on(c)?;
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -327,7 +327,7 @@ pub fn finish_turn(
             status: "done".into(),
             created_at: now,
         };
-        diesel::insert_into(cm::table)
+        on_conn!(c, |c| diesel::insert_into(cm::table)
             .values((
                 cm::session_id.eq(&m.session_id),
                 cm::seq.eq(m.seq),
@@ -339,7 +339,7 @@ pub fn finish_turn(
                 cm::status.eq(&m.status),
                 cm::created_at.eq(m.created_at),
             ))
-            .execute(c)?;
+            .execute(c))?;
         out.push(m);
     }
     Ok(out)

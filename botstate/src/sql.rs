@@ -48,6 +48,12 @@ impl<'a> FixedSql<'a> {
         );
         FixedSql { parts, binds }
     }
+
+    /// Runs it on the concrete connection (see [`crate::on_conn`]); the number of rows
+    /// it changed.
+    pub fn execute_on(&self, c: &mut crate::AnyConnection) -> QueryResult<usize> {
+        crate::on_conn!(c, |c| self.execute(c))
+    }
 }
 
 impl<DB> QueryFragment<DB> for FixedSql<'_>
