@@ -243,13 +243,18 @@ impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for 
 
 /// The oldest user message still waiting for its answer.
 pub fn next_pending(c: &mut AnyConnection, session: &str) -> Result<Option<Message>, DbErr> {
+    Ok(oldest_pending(c, session, 1)?.pop())
+}
+
+/// The oldest `limit` user messages still waiting for their answers, oldest first.
+pub fn oldest_pending(c: &mut AnyConnection, session: &str, limit: i64) -> Result<Vec<Message>, DbErr> {
     Ok(on_conn!(c, |c| cm::table
         .filter(cm::session_id.eq(session))
         .filter(IsPending)
         .order(cm::seq.asc())
+        .limit(limit)
         .select(Message::as_select())
-        .first(c)
-        .optional())?)
+        .load(c))?)
 }
 
 /// The first pending user message after number `seq`.

@@ -88,15 +88,38 @@ impl Chat {
     /// Answers everything pending in `session` (its start first), unless a worker on some
     /// instance holds it already; that worker looks again after letting go, so nothing
     /// stored is left unanswered.
+    ///
+    /// How the holder knows to look again without reading the log after every turn: a
+    /// caller that finds the session locked leaves a mark in the shared cache
+    /// (`chat:again:<id>`) and tries the lock once more (the holder may have let go and
+    /// looked for the mark just before it was left); the holder takes the mark after
+    /// letting go and, when there was one, goes round again. Messages already waiting when
+    /// the holder read the log it sees itself (it reads two). Every message is stored
+    /// before its caller tries the lock, so one of them always answers it.
     pub async fn drain(self: Arc<Self>, session: String) {
+        let again = format!("chat:again:{session}");
         loop {
-            let lock = match self
-                .cache
-                .try_lock(&format!("chat:{session}"), SESSION_LOCK)
-                .await
-            {
+            let lock = match self.lock(&session).await {
                 Ok(Some(l)) => l,
-                Ok(None) => return,
+                Ok(None) => {
+                    if self
+                        .cache
+                        .set(&again, b"1", Some(SESSION_LOCK * 2))
+                        .await
+                        .is_err()
+                    {
+                        // The holder cannot take the mark either: it reads the log.
+                        return;
+                    }
+                    match self.lock(&session).await {
+                        Ok(Some(l)) => {
+                            // Ours now: our own read sees everything stored before.
+                            let _ = self.cache.delete(&again).await;
+                            l
+                        }
+                        _ => return,
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, session, "chat: cannot lock the session");
                     return;
@@ -117,43 +140,64 @@ impl Chat {
                 _ = keep => unreachable!("the keep-alive loop never ends"),
             };
             let _ = self.cache.unlock(&lock).await;
-            if let Err(e) = r {
-                // Told to the user, counted; the message stays pending and is tried again
-                // with the next message or reconnection.
-                tracing::warn!(error = %e, session, "chat: turn failed");
-                let frame = event_frame(&ServerEvent::Error {
-                    message: "the answer could not be stored; it will be retried".into(),
-                });
-                self.hub.send(&session, frame, None).await;
-                return;
+            let more = match r {
+                Ok(more) => more,
+                Err(e) => {
+                    // Told to the user, counted; the message stays pending and is tried again
+                    // with the next message or reconnection.
+                    tracing::warn!(error = %e, session, "chat: turn failed");
+                    let frame = event_frame(&ServerEvent::Error {
+                        message: "the answer could not be stored; it will be retried".into(),
+                    });
+                    self.hub.send(&session, frame, None).await;
+                    return;
+                }
+            };
+            if more {
+                continue;
             }
-            // A message stored while we held the lock, after our last look: answer it.
-            let sid = session.clone();
-            match self.db.read(move |c| store::next_pending(c, &sid)).await {
-                Ok(Some(_)) => continue,
-                _ => return,
+            // A message stored while we held the lock, after our last look, left a mark.
+            match self.cache.delete(&again).await {
+                Ok(true) => continue,
+                Ok(false) => return,
+                Err(_) => {
+                    let sid = session.clone();
+                    match self.db.read(move |c| store::next_pending(c, &sid)).await {
+                        Ok(Some(_)) => continue,
+                        _ => return,
+                    }
+                }
             }
         }
     }
 
-    async fn drain_locked(&self, session: &str) -> AppResult<()> {
+    async fn lock(&self, session: &str) -> AppResult<Option<botstate::cache::LockToken>> {
+        self.cache
+            .try_lock(&format!("chat:{session}"), SESSION_LOCK)
+            .await
+    }
+
+    /// Answers the session's start and its oldest pending message; `true` when another
+    /// was waiting too.
+    async fn drain_locked(&self, session: &str) -> AppResult<bool> {
         let sid = session.to_string();
         let (s, mut pending) = self
             .db
-            .read(move |c| Ok((store::session(c, &sid)?, store::next_pending(c, &sid)?)))
+            .read(move |c| Ok((store::session(c, &sid)?, store::oldest_pending(c, &sid, 2)?)))
             .await?;
         let Some(s) = s else {
-            return Ok(());
+            return Ok(false);
         };
+        let more = pending.len() > 1;
         let r = async {
             if !s.started {
                 self.start(&s).await?;
             }
             // One message per hold of the lock: `drain` looks for the next after letting go.
-            if let Some(m) = pending.take() {
-                self.answer(&s, m).await?;
+            if !pending.is_empty() {
+                self.answer(&s, pending.remove(0)).await?;
             }
-            Ok(())
+            Ok(more)
         }
         .await;
         if let Err(e) = &r {

@@ -228,6 +228,57 @@ async fn a_burst_past_the_rate_limit_is_refused_per_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_back_to_back_are_all_answered_in_order() {
+    // Each arrives while the one before it is being answered (the session is locked): the
+    // worker holding it must find every one of them.
+    let server = Server::start(None).await;
+    for round in 0..3 {
+        let ids = server.auth("echo").await;
+        let mut c = server.connect(&ids).await;
+        for i in 0..12 {
+            c.say(&format!("r{round} m{i}")).await;
+        }
+        for i in 0..12 {
+            assert_eq!(c.message().await["content"], format!("You said r{round} m{i}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let h = server.history(&ids, 0).await;
+        assert_eq!(h.len(), 24, "{h:?}");
+        assert!(h.iter().all(|m| m["status"] != "pending"), "{h:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_arriving_during_a_turn_is_answered_after_it() {
+    // Sent once the turn before it has read the log (its typing indicator is out): only
+    // the mark its socket leaves tells the worker holding the session to look again.
+    let server = Server::start(None).await;
+    let ids = server.auth("slow").await;
+    let mut c = server.connect(&ids).await;
+    c.say("m0").await;
+    let mut answers = Vec::new();
+    for i in 1..4 {
+        loop {
+            let f = c.next().await;
+            if f["type"] == "typing" {
+                break;
+            }
+            if f["message_type"] == 2 && f["is_complete"] == true {
+                answers.push(f["content"].as_str().unwrap().to_string());
+            }
+        }
+        c.say(&format!("m{i}")).await;
+    }
+    while answers.len() < 4 {
+        answers.push(c.message().await["content"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        answers,
+        ["You said m0", "You said m1", "You said m2", "You said m3"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_twice_with_its_id_is_stored_and_answered_once() {
     let server = Server::start(None).await;
     let ids = server.auth("greeter").await;

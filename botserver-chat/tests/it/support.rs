@@ -135,6 +135,23 @@ impl Server {
                 "welcome-message,Hi from a bot without scripts\n",
             )],
         );
+        write_bot(
+            bots.path(),
+            "echo",
+            &[(
+                "echo.gbdialog/start.bas",
+                "DO\n  HEAR line\n  TALK \"You said \" + line\nLOOP\n",
+            )],
+        );
+        // Like echo, with turns slow enough for a message to arrive during one.
+        write_bot(
+            bots.path(),
+            "slow",
+            &[(
+                "slow.gbdialog/start.bas",
+                "DO\n  HEAR line\n  n = 0\n  FOR i = 1 TO 20000\n    n = n + 1\n  NEXT\n  TALK \"You said \" + line\nLOOP\n",
+            )],
+        );
         let mut config = Config::default();
         config.server.data_dir = db.data_dir();
         config.server.bots_dir = Some(bots.path().to_path_buf());
