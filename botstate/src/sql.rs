@@ -9,7 +9,7 @@
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// A bind parameter of a [`FixedSql`].
@@ -23,8 +23,6 @@ pub enum Bind<'a> {
     Int(i64),
     /// Nullable `BIGINT`.
     OptInt(Option<i64>),
-    /// `BOOLEAN`.
-    Bool(bool),
 }
 
 /// Static SQL pieces with a bind parameter between each two: `parts.len()` is
@@ -60,10 +58,8 @@ impl<DB> QueryFragment<DB> for FixedSql<'_>
 where
     DB: Backend,
     DB: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
-    DB: diesel::sql_types::HasSqlType<Bool>,
     str: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
-    bool: ToSql<Bool, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         for (i, part) in self.parts.iter().enumerate() {
@@ -73,7 +69,6 @@ where
                 Some(Bind::OptText(v)) => out.push_bind_param::<Nullable<Text>, Option<&str>>(v)?,
                 Some(Bind::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
                 Some(Bind::OptInt(v)) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(v)?,
-                Some(Bind::Bool(v)) => out.push_bind_param::<Bool, bool>(v)?,
                 None => {}
             }
         }
