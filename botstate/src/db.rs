@@ -12,6 +12,7 @@ use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::MigrationHarness;
 pub use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -129,7 +130,7 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA mmap_size = 268435456;",
+                 PRAGMA mmap_size = 268435456; PRAGMA journal_size_limit = 67108864;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -378,7 +379,8 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
             // The writer never checkpoints (a checkpoint would stall every write waiting
             // behind it); a thread of its own does, without blocking writers.
             let alive = Arc::new(());
-            spawn_checkpointer(target, Arc::downgrade(&alive));
+            let restart = Arc::new(AtomicBool::new(false));
+            spawn_checkpointer(target, Arc::downgrade(&alive), restart.clone());
             let mut conn = None;
             while let Ok(first) = rx.recv() {
                 let mut batch = vec![first];
@@ -435,6 +437,11 @@ fn spawn_writer(target: DatabaseTarget) -> std::sync::mpsc::Sender<WriteJob> {
                 for d in done {
                     d(commit.clone());
                 }
+                if restart.swap(false, Ordering::Relaxed)
+                    && let Some(c) = conn.as_mut()
+                {
+                    restart_wal(c);
+                }
             }
         })
         .expect("the sqlite writer thread starts");
@@ -468,9 +475,45 @@ fn in_savepoint<T>(
 /// How often the checkpointer copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// A write-ahead log this long (in pages of 4 KiB) is started again from its beginning.
+pub const WAL_RESTART_PAGES: i64 = 4096;
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(diesel::QueryableByName, Debug)]
+pub struct WalCheckpoint {
+    /// 1 when the checkpoint could not run (another held the lock).
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub busy: i32,
+    /// Pages in the log.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub log: i32,
+    /// Pages of the log copied into the database.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub checkpointed: i32,
+}
+
+/// Runs `PRAGMA wal_checkpoint(<mode>)` on a SQLite connection.
+pub fn wal_checkpoint(c: &mut AnyConnection, mode: &str) -> diesel::QueryResult<WalCheckpoint> {
+    use diesel::RunQueryDsl;
+    let AnyConnection::Sqlite(c) = c else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "not a SQLite database".into(),
+        ));
+    };
+    diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(c)
+}
+
 /// Copies the SQLite write-ahead log into the database every [`CHECKPOINT_EVERY`]
-/// (`PASSIVE`: it never waits for, nor blocks, readers and writers) while `alive` lives.
-fn spawn_checkpointer(target: DatabaseTarget, alive: std::sync::Weak<()>) {
+/// (`PASSIVE`: it never waits for, nor blocks, readers and writers) while `alive` lives,
+/// and asks the writer (`restart`) to start the log again when it has grown past
+/// [`WAL_RESTART_PAGES`].
+///
+/// SQLite starts the log again at its beginning only when a write begins with every page
+/// of it copied and no reader still in it. Under steady load that never happens (the
+/// writer appends between two checkpoints, readers are always in), and the log grows
+/// without end: measured 1.4 GB after 20 s of chat load, every append zero-filling new
+/// file blocks. The writer, between two batches, waits for the readers instead.
+fn spawn_checkpointer(target: DatabaseTarget, alive: std::sync::Weak<()>, restart: Arc<AtomicBool>) {
     let _ = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
@@ -480,11 +523,24 @@ fn spawn_checkpointer(target: DatabaseTarget, alive: std::sync::Weak<()>) {
             let _ = ConnectionSetup.on_acquire(&mut c);
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-                    tracing::debug!(error = %e, "sqlite checkpoint skipped");
+                match wal_checkpoint(&mut c, "PASSIVE") {
+                    Ok(w) if i64::from(w.log) >= WAL_RESTART_PAGES => restart.store(true, Ordering::Relaxed),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "sqlite checkpoint skipped"),
                 }
             }
         });
+}
+
+/// Checkpoints the whole log and starts it again from its beginning (`RESTART`: waits,
+/// up to the busy timeout, for readers still in it; as the one writer, it holds up the
+/// writes queued behind it meanwhile).
+fn restart_wal(c: &mut AnyConnection) {
+    match wal_checkpoint(c, "RESTART") {
+        Ok(w) if w.busy != 0 => tracing::debug!("sqlite log restart: readers still in it"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sqlite log restart failed"),
+    }
 }
 
 /// libpq's messages span lines; configuration errors must fit on one.
