@@ -401,7 +401,7 @@ impl Dialogs {
                 if let Some(m) = message {
                     row.inbox = serde_json::to_string(&vec![m]).expect("json");
                 }
-                return self.replay(row, memo_key).await;
+                return self.replay(row, Vec::new(), memo_key).await;
             }
         };
         let mut journal: Vec<Entry> = parse_req(&row.journal)?;
@@ -416,7 +416,7 @@ impl Dialogs {
                     // A crash after a checkpoint left the journal past this HEAR: replay
                     // first; the message waits in the inbox for the HEAR it reaches.
                     queue(&mut row, msg);
-                    return self.replay(row, memo_key).await;
+                    return self.replay(row, journal, memo_key).await;
                 }
                 match hear::accept(&spec, &msg) {
                     Ok(value) => journal.push(Entry {
@@ -483,8 +483,7 @@ impl Dialogs {
             (_, Some(msg)) => return self.after_script(&row, msg).await,
             (_, None) => return Ok(TurnOutput::default()),
         }
-        row.journal = serde_json::to_string(&journal).expect("json");
-        self.replay(row, memo_key).await
+        self.replay(row, journal, memo_key).await
     }
 
     /// A message after the script ended (spec §10): the LLM with the session's system
@@ -523,15 +522,20 @@ impl Dialogs {
 
     /// Writes the row back, fenced: only if nobody else saved it since it was read
     /// (`turns` is the fence), so two instances can never both finish the same turn.
-    /// With a memo key, the answer is kept under that input id in the same transaction,
-    /// and with the caller's write, that too (when the answer is final).
+    /// With the caller's write (when the answer is final), that runs in the same
+    /// transaction; otherwise, with a memo key, the answer is kept under that input id.
     async fn save_only(&self, mut row: SessionRow, out: TurnOutput, memo: Memo) -> AppResult<TurnOutput> {
         let fence = row.turns;
         row.turns += 1;
         row.updated_at = now_ms();
         let db = self.services.db.clone();
-        let output = memo.key.map(|m| (m, serde_json::to_string(&out).expect("json")));
         let with = memo.with.filter(|_| out.free_text.is_none());
+        // The caller's write stores the answer with the turn, so the input is never asked
+        // again: no memo needed (it would only be a second row written per turn).
+        let output = match with {
+            Some(_) => None,
+            None => memo.key.map(|m| (m, serde_json::to_string(&out).expect("json"))),
+        };
         // One transaction (on SQLite, part of a group commit with other writes).
         let (n, out) = db
             .write(move |c| {
@@ -611,8 +615,10 @@ impl Dialogs {
         Ok(out)
     }
 
-    /// Replays the conversation's script against its journal and saves where it stopped.
-    async fn replay(&self, mut row: SessionRow, memo: Memo) -> AppResult<TurnOutput> {
+    /// Replays the conversation's script against its journal (`journal`, already parsed
+    /// from the row and perhaps with this turn's answer appended: `row.journal` is stale)
+    /// and saves where it stopped.
+    async fn replay(&self, mut row: SessionRow, journal: Vec<Entry>, memo: Memo) -> AppResult<TurnOutput> {
         let pin: Pin = parse_req(&row.pinned)?;
         let versions = pin.scripts;
         let pinned = Arc::new(Pinned {
@@ -622,7 +628,6 @@ impl Dialogs {
         let info: SessionInfo = parse_req(&row.info)?;
         let config: Arc<BTreeMap<String, String>> = Arc::new(pin.config);
         let limits = Limits::from_config(&config).map_err(AppError::BadRequest)?;
-        let journal: Vec<Entry> = parse_req(&row.journal)?;
         let pending_outbox: Vec<Outbound> = parse(&row.outbox);
         let inbox: VecDeque<String> = parse::<Vec<String>>(&row.inbox).into();
         let db = self.services.db.clone();

@@ -430,7 +430,10 @@ pub struct TurnInput {
 /// its answer this way: one durable write per turn instead of two. A turn answered from
 /// its idempotency memo, or one that saves nothing, does not call it, so the caller must
 /// know whether it ran (it records that itself) and write on its own otherwise. It may
-/// run on another thread; an error fails the whole turn and nothing of it is kept.
+/// run on another thread; an error fails the whole turn and nothing of it is kept. When
+/// it runs, the engine keeps no idempotency memo of the turn: the caller's write must
+/// itself record that the input was answered (the chat marks its message done), so that
+/// input is never asked again.
 #[derive(Clone)]
 pub struct CommitWith(
     #[allow(clippy::type_complexity)]
