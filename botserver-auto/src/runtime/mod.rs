@@ -238,6 +238,10 @@ fn build_engine(limits: &Limits) -> Engine {
         .set_max_functions(10_000)
         .set_fail_on_invalid_map_property(false);
     e.set_optimization_level(rhai::OptimizationLevel::None);
+    // No interning of string values: every user message is a new string, and once the
+    // interner is full each one is stored by scanning all the others to evict one (4% of
+    // a chat turn's CPU under load), behind a lock all script threads share.
+    e.set_max_strings_interned(0);
     e.disable_symbol("eval");
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
