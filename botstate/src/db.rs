@@ -480,24 +480,21 @@ fn in_savepoint<T>(
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// A write-ahead log this long (in pages of 4 KiB) is started again from its beginning.
-pub const WAL_RESTART_PAGES: i64 = 4096;
+const WAL_RESTART_PAGES: i64 = 4096;
 
-/// What `PRAGMA wal_checkpoint` reports.
+/// What `PRAGMA wal_checkpoint` reports (of its three columns, the two read here).
 #[derive(diesel::QueryableByName, Debug)]
-pub struct WalCheckpoint {
-    /// 1 when the checkpoint could not run (another held the lock).
+struct WalCheckpoint {
+    /// 1 when the checkpoint could not finish (readers still in the log, or the lock held).
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    pub busy: i32,
+    busy: i32,
     /// Pages in the log.
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    pub log: i32,
-    /// Pages of the log copied into the database.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    pub checkpointed: i32,
+    log: i32,
 }
 
 /// Runs `PRAGMA wal_checkpoint(<mode>)` on a SQLite connection.
-pub fn wal_checkpoint(c: &mut AnyConnection, mode: &str) -> diesel::QueryResult<WalCheckpoint> {
+fn wal_checkpoint(c: &mut AnyConnection, mode: &str) -> diesel::QueryResult<WalCheckpoint> {
     use diesel::RunQueryDsl;
     let AnyConnection::Sqlite(c) = c else {
         return Err(diesel::result::Error::QueryBuilderError(

@@ -74,3 +74,52 @@ fn the_next_pending_message_is_the_oldest_unanswered_one_and_found_through_its_i
         }
     }
 }
+
+/// Storing an answer: once only per message, and nothing at all once the session is
+/// deleted (on SQLite without touching the session row first: the message's own update
+/// finds both cases).
+#[test]
+fn an_answer_is_stored_once_and_never_for_a_deleted_session() {
+    for tdb in TestDb::all() {
+        let db = tdb.migrated(&[&botstate::CORE_MIGRATIONS, &botserver_chat::MIGRATIONS]);
+        let mut conn = db.get().unwrap();
+        let c = &mut *conn;
+        let reply = |s: &str| store::BotText {
+            content: s.into(),
+            suggestions: vec![],
+            kind: "text",
+        };
+        store::create_session(c, &session("s1")).unwrap();
+        let Some(Stored::New(first)) = store::add_user_message(c, "s1", "text", "hi", None).unwrap() else {
+            panic!("stored");
+        };
+        let Some(Stored::New(second)) = store::add_user_message(c, "s1", "text", "again", None).unwrap()
+        else {
+            panic!("stored");
+        };
+        let out = store::finish_turn(c, "s1", Some(first), false, &[reply("hello")]).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].seq, out[0].content.as_str()), (second + 1, "hello"));
+        // The same message answered again (another worker, after a lost lock): nothing.
+        assert!(
+            store::finish_turn(c, "s1", Some(first), false, &[reply("twice")])
+                .unwrap()
+                .is_empty()
+        );
+        // The session deleted before the second answer is stored: nothing, no orphan.
+        assert!(store::delete_session(c, "s1").unwrap());
+        assert!(
+            store::finish_turn(c, "s1", Some(second), false, &[reply("late")])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store::finish_turn(c, "s1", None, true, &[reply("start")])
+                .unwrap()
+                .is_empty()
+        );
+        let woken = store::finish_turn(c, "s1", None, false, &[reply("woken")]).unwrap();
+        assert!(woken.is_empty());
+        assert!(store::messages_after(c, "s1", 0, 100).unwrap().is_empty());
+    }
+}
